@@ -1,0 +1,212 @@
+/* sdpa: scaled dot-product attention on CPUs.
+ *
+ *     O = softmax(Q·Kᵀ·scale + mask)·V
+ *
+ * The one public header of libsdpa. Plain C99, usable from C, C++ and any
+ * language with a C FFI. No Highway or oneTBB type appears here.
+ *
+ * Conventions used throughout:
+ * - Every function that can fail returns an sdpa_status. On failure nothing is
+ *   written to any output, and sdpa_last_error() describes what was wrong,
+ *   naming the argument.
+ * - Sizes, shapes and strides are counted in elements, never in bytes.
+ * - Functions never throw, never abort on bad input, and never write outside
+ *   the memory described by `out` and `lse`.
+ * - Thread safety: every function may be called from any thread at any time.
+ *   One sdpa_context may be shared by many threads calling sdpa_attention at
+ *   once. A context must not be destroyed while a call that uses it runs.
+ */
+#ifndef SDPA_SDPA_H_
+#define SDPA_SDPA_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32) && defined(SDPA_SHARED_LIBRARY)
+#if defined(SDPA_BUILDING_LIBRARY)
+#define SDPA_API __declspec(dllexport)
+#else
+#define SDPA_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define SDPA_API __attribute__((visibility("default")))
+#else
+#define SDPA_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Library version: sdpa_version() returns MAJOR << 16 | MINOR << 8 | PATCH. */
+#define SDPA_VERSION_MAJOR 0
+#define SDPA_VERSION_MINOR 1
+#define SDPA_VERSION_PATCH 0
+
+/** What a call returned. SDPA_OK is 0; every other value is a failure. */
+typedef enum sdpa_status {
+  SDPA_OK = 0,
+  /** An argument was NULL, out of range, or inconsistent with another. */
+  SDPA_ERROR_INVALID_ARGUMENT = 1,
+  /** Well-formed, but not supported by this build or this CPU (for example a
+      dtype the kernels do not implement, or an ISA the CPU lacks). */
+  SDPA_ERROR_UNSUPPORTED = 2,
+  /** A workspace allocation failed. The process remains usable. */
+  SDPA_ERROR_OUT_OF_MEMORY = 3,
+  /** A bug in libsdpa: please report it with sdpa_last_error(). */
+  SDPA_ERROR_INTERNAL = 4
+} sdpa_status;
+
+/** Element types of tensors. */
+typedef enum sdpa_dtype {
+  SDPA_DTYPE_F32 = 0,
+  SDPA_DTYPE_BF16 = 1,
+  SDPA_DTYPE_F16 = 2,
+  SDPA_DTYPE_BOOL = 3 /* masks only: one byte, nonzero = keep */
+} sdpa_dtype;
+
+/** Causal masking and how the diagonal is aligned when Tq != Tk. */
+typedef enum sdpa_causal {
+  SDPA_CAUSAL_NONE = 0,
+  SDPA_CAUSAL_TOP_LEFT = 1,    /* query i sees keys j <= i            */
+  SDPA_CAUSAL_BOTTOM_RIGHT = 2 /* query i sees keys j <= i + Tk - Tq  */
+} sdpa_causal;
+
+/** A strided 4-D view [batch, heads, seq, dim] of memory the caller owns.
+ *
+ * Element (b, h, s, d) lives at
+ *   (T*)data + b*strides[0] + h*strides[1] + s*strides[2] + d*strides[3].
+ * Strides are in elements and may be zero (broadcast, inputs only) or
+ * negative; any strides that address valid memory are accepted (BHSD, BSHD,
+ * a head slice of a fused QKV buffer, ...). */
+typedef struct sdpa_tensor {
+  void* data;
+  sdpa_dtype dtype;
+  int64_t shape[4];
+  int64_t strides[4]; /* elements */
+} sdpa_tensor;
+
+/** Arguments of one attention call.
+ *
+ * Diagonal of query i: d(i) = i for TOP_LEFT, i + Tk - Tq otherwise (NONE
+ * included). Key j is visible to query i iff
+ *   (causal == NONE or j <= d(i)) and
+ *   (window_left < 0 or j >= d(i) - window_left) and
+ *   (window_right < 0 or j <= d(i) + window_right) and the mask keeps it.
+ * A query that sees no key gets output 0 and lse -inf.
+ *
+ * New fields are only ever added at the end; struct_size tells the library
+ * which fields the caller knows. */
+typedef struct sdpa_attention_args {
+  uint32_t struct_size;   /* sizeof(sdpa_attention_args) */
+  const sdpa_tensor* q;   /* [B, Hq,  Tq, Dk] */
+  const sdpa_tensor* k;   /* [B, Hkv, Tk, Dk], Hq % Hkv == 0 */
+  const sdpa_tensor* v;   /* [B, Hkv, Tk, Dv] */
+  sdpa_tensor* out;       /* [B, Hq,  Tq, Dv] */
+  const sdpa_tensor* mask; /* NULL, or F32 additive / BOOL keep-mask,
+                              shape [B|1, Hq|1, Tq|1, Tk], a dimension of size 1
+                              or stride 0 broadcasts */
+  sdpa_tensor* lse;        /* NULL, or F32 [B, Hq, Tq, 1]: natural log of the
+                              softmax denominator of the scaled scores
+                              (log sum_j exp(s_ij)); -inf if fully masked */
+  float scale;             /* 0: 1/sqrt(Dk) */
+  sdpa_causal causal;
+  int64_t window_left;  /* < 0: unbounded */
+  int64_t window_right; /* < 0: unbounded */
+} sdpa_attention_args;
+
+/** Options of a context. Zero-initialise, set struct_size, change fields. */
+typedef struct sdpa_context_options {
+  uint32_t struct_size; /* sizeof(sdpa_context_options) */
+  int32_t num_threads;  /* 0: all hardware threads; otherwise >= 1 */
+  uint64_t isa;         /* 0: best available; else one SDPA_ISA_* bit */
+} sdpa_context_options;
+
+/** Instruction sets. These bits are libsdpa's own and stable across versions
+ *  (they are not Highway's target bits). */
+#define SDPA_ISA_SCALAR ((uint64_t)1 << 0)
+#define SDPA_ISA_SSSE3 ((uint64_t)1 << 1)
+#define SDPA_ISA_SSE4 ((uint64_t)1 << 2)
+#define SDPA_ISA_AVX2 ((uint64_t)1 << 3)
+#define SDPA_ISA_AVX3 ((uint64_t)1 << 4)
+#define SDPA_ISA_AVX3_DL ((uint64_t)1 << 5)
+#define SDPA_ISA_NEON ((uint64_t)1 << 16)
+#define SDPA_ISA_SVE ((uint64_t)1 << 17)
+#define SDPA_ISA_SVE2 ((uint64_t)1 << 18)
+#define SDPA_ISA_SVE_256 ((uint64_t)1 << 19)
+#define SDPA_ISA_SVE2_128 ((uint64_t)1 << 20)
+
+/** Opaque execution context: a thread pool (oneTBB task arena) and a kernel
+ *  table for one ISA. Creating one costs far more than an attention call on
+ *  small shapes: create once, reuse. Safe to share between threads. */
+typedef struct sdpa_context sdpa_context;
+
+/**
+ * Creates a context.
+ * @param options NULL for defaults (all hardware threads, best ISA), or
+ *        options with struct_size set.
+ * @param out_context receives the new context; owned by the caller, release
+ *        it with sdpa_context_destroy. Untouched on failure.
+ * @returns SDPA_OK; SDPA_ERROR_INVALID_ARGUMENT for a NULL out_context, a bad
+ *          struct_size, a negative thread count or an ISA value that is not
+ *          exactly one SDPA_ISA_* bit; SDPA_ERROR_UNSUPPORTED for an ISA this
+ *          build or CPU cannot run; SDPA_ERROR_OUT_OF_MEMORY.
+ * The environment variable SDPA_ISA (an ISA name such as "AVX2") caps the
+ * default ISA when options->isa is 0; it is meant for demos and benchmarks.
+ */
+SDPA_API sdpa_status sdpa_context_create(const sdpa_context_options* options,
+                                         sdpa_context** out_context);
+
+/** Destroys a context created by sdpa_context_create. NULL is fine. Must not
+ *  be called while another thread uses the context. */
+SDPA_API void sdpa_context_destroy(sdpa_context* context);
+
+/** The SDPA_ISA_* bit the context runs; 0 for NULL. For NULL the default
+ *  context's ISA is reported by sdpa_context_isa(sdpa_default_context()). */
+SDPA_API uint64_t sdpa_context_isa(const sdpa_context* context);
+
+/** The number of threads the context uses (>= 1); 0 for NULL. */
+SDPA_API int32_t sdpa_context_num_threads(const sdpa_context* context);
+
+/** The process-wide default context (all threads, best ISA), created on first
+ *  use and never destroyed; NULL only if it could not be created. */
+SDPA_API sdpa_context* sdpa_default_context(void);
+
+/**
+ * Computes attention: out = softmax(q·kᵀ·scale + mask)·v, with the causal and
+ * window rules of sdpa_attention_args, and optionally the logsumexp.
+ * @param context NULL for the process default context.
+ * @param args see sdpa_attention_args. q, k, v, out must be F32; mask F32 or
+ *        BOOL; lse F32. out and lse must not overlap q, k, v, mask or each
+ *        other, and no two elements of out (or lse) may share memory.
+ * @returns SDPA_OK, or a failure status with sdpa_last_error() naming the
+ *          argument; on failure out and lse are not written.
+ * Results are bitwise identical for any thread count, except when the
+ * library splits the key range across threads (few query rows, long keys);
+ * then they agree to rounding.
+ */
+SDPA_API sdpa_status sdpa_attention(sdpa_context* context,
+                                    const sdpa_attention_args* args);
+
+/** A static English description of a status ("invalid argument", ...). */
+SDPA_API const char* sdpa_status_string(sdpa_status status);
+
+/** Detail of the last failure of an sdpa_* call on this thread, or "" if the
+ *  last call succeeded. Valid until the next sdpa_* call on this thread. */
+SDPA_API const char* sdpa_last_error(void);
+
+/** The SDPA_ISA_* bits compiled into this build AND supported by this CPU. */
+SDPA_API uint64_t sdpa_available_isas(void);
+
+/** The name of one SDPA_ISA_* bit ("AVX3", "AVX2", "SCALAR", ...), or
+ *  "unknown" for anything else. Static storage. */
+SDPA_API const char* sdpa_isa_name(uint64_t isa);
+
+/** MAJOR << 16 | MINOR << 8 | PATCH of the library actually linked. */
+SDPA_API uint32_t sdpa_version(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SDPA_SDPA_H_ */

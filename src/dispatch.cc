@@ -1,0 +1,113 @@
+#include "src/dispatch.h"
+
+#include <hwy/targets.h>
+
+#include <cctype>
+#include <cstring>
+
+#include "sdpa/sdpa.h"
+
+namespace sdpa {
+
+// Defined in kernels/attention.cc, next to HWY_EXPORT: the table entry of one
+// Highway target, or nullptr when it was not compiled.
+const KernelTable* KernelsForHwyTarget(int64_t hwy_target);
+
+namespace {
+
+struct IsaInfo {
+  uint64_t isa;
+  int64_t hwy_target;  // 0: not a target of this architecture
+  const char* name;
+};
+
+// Most capable first, so BestIsa is the first match.
+constexpr IsaInfo kIsas[] = {
+#if HWY_ARCH_X86
+    {SDPA_ISA_AVX3_DL, HWY_AVX3_DL, "AVX3_DL"},
+    {SDPA_ISA_AVX3, HWY_AVX3, "AVX3"},
+    {SDPA_ISA_AVX2, HWY_AVX2, "AVX2"},
+    {SDPA_ISA_SSE4, HWY_SSE4, "SSE4"},
+    {SDPA_ISA_SSSE3, HWY_SSSE3, "SSSE3"},
+#else
+    {SDPA_ISA_AVX3_DL, 0, "AVX3_DL"},
+    {SDPA_ISA_AVX3, 0, "AVX3"},
+    {SDPA_ISA_AVX2, 0, "AVX2"},
+    {SDPA_ISA_SSE4, 0, "SSE4"},
+    {SDPA_ISA_SSSE3, 0, "SSSE3"},
+#endif
+#if HWY_ARCH_ARM_A64
+    {SDPA_ISA_SVE2_128, HWY_SVE2_128, "SVE2_128"},
+    {SDPA_ISA_SVE_256, HWY_SVE_256, "SVE_256"},
+    {SDPA_ISA_SVE2, HWY_SVE2, "SVE2"},
+    {SDPA_ISA_SVE, HWY_SVE, "SVE"},
+    {SDPA_ISA_NEON, HWY_NEON, "NEON"},
+#else
+    {SDPA_ISA_SVE2_128, 0, "SVE2_128"},
+    {SDPA_ISA_SVE_256, 0, "SVE_256"},
+    {SDPA_ISA_SVE2, 0, "SVE2"},
+    {SDPA_ISA_SVE, 0, "SVE"},
+    {SDPA_ISA_NEON, 0, "NEON"},
+#endif
+    {SDPA_ISA_SCALAR, HWY_BASELINE_SCALAR, "SCALAR"},
+};
+
+const IsaInfo* Find(uint64_t isa) {
+  for (const IsaInfo& info : kIsas) {
+    if (info.isa == isa) return &info;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+uint64_t AvailableIsas() {
+  const int64_t supported = hwy::SupportedTargets();
+  uint64_t isas = 0;
+  for (const IsaInfo& info : kIsas) {
+    if (info.hwy_target == 0) continue;
+    // SCALAR always runs; the others need CPU support and compiled code.
+    const bool cpu_ok = info.hwy_target == HWY_BASELINE_SCALAR ||
+                        (supported & info.hwy_target) != 0;
+    if (cpu_ok && KernelsForHwyTarget(info.hwy_target) != nullptr) {
+      isas |= info.isa;
+    }
+  }
+  return isas;
+}
+
+uint64_t BestIsa(uint64_t isas) {
+  for (const IsaInfo& info : kIsas) {
+    if (isas & info.isa) return info.isa;
+  }
+  return 0;
+}
+
+const char* IsaName(uint64_t isa) {
+  const IsaInfo* info = Find(isa);
+  return info ? info->name : "unknown";
+}
+
+uint64_t IsaFromName(const char* name) {
+  if (name == nullptr) return 0;
+  for (const IsaInfo& info : kIsas) {
+    const char* a = info.name;
+    const char* b = name;
+    while (*a && *b &&
+           std::toupper(static_cast<unsigned char>(*a)) ==
+               std::toupper(static_cast<unsigned char>(*b))) {
+      ++a;
+      ++b;
+    }
+    if (*a == '\0' && *b == '\0') return info.isa;
+  }
+  return 0;
+}
+
+const KernelTable* KernelsFor(uint64_t isa) {
+  const IsaInfo* info = Find(isa);
+  if (info == nullptr || info->hwy_target == 0) return nullptr;
+  return KernelsForHwyTarget(info->hwy_target);
+}
+
+}  // namespace sdpa

@@ -1,0 +1,34 @@
+// The per-ISA attention kernel's entry points, as seen by the scheduler.
+#ifndef SDPA_SRC_KERNELS_ATTENTION_H_
+#define SDPA_SRC_KERNELS_ATTENTION_H_
+
+#include <cstdint>
+
+#include "src/problem.h"
+
+namespace sdpa {
+
+// One unit of work: every query head of KV head `kv_head` in batch `batch`,
+// for query positions [q_begin, q_end), against keys [kv_begin, kv_end).
+// Rows of the output (and lse) outside the task are never touched.
+struct Task {
+  int64_t batch = 0;
+  int64_t kv_head = 0;
+  int64_t q_begin = 0;
+  int64_t q_end = 0;
+  int64_t kv_begin = 0;
+  int64_t kv_end = 0;
+};
+
+struct KernelTable {
+  // Computes the normalised output rows of `task` (and lse when
+  // problem.lse != nullptr) from keys [kv_begin, kv_end) only. Throws
+  // std::bad_alloc if its workspace cannot be allocated.
+  void (*attend)(const Problem& problem, const Task& task);
+  // Lanes of one f32 vector on this ISA (for scheduling and tests).
+  int64_t lanes;
+};
+
+}  // namespace sdpa
+
+#endif  // SDPA_SRC_KERNELS_ATTENTION_H_

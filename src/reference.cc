@@ -1,0 +1,2 @@
+// PLACEHOLDER (being replaced by the double-precision reference).
+#include "src/reference.h"
