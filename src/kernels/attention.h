@@ -27,6 +27,9 @@ struct KernelTable {
   void (*attend)(const Problem& problem, const Task& task);
   // Lanes of one f32 vector on this ISA (for scheduling and tests).
   int64_t lanes;
+  // Keys per K/V block. A task's kv_begin must be a multiple of it so that
+  // block boundaries (and thus results) do not depend on how keys are split.
+  int64_t keys_per_block;
 };
 
 }  // namespace sdpa

@@ -1,0 +1,175 @@
+// Register-tiled Q·Kᵀ micro-kernels. Scores come out transposed, S[key][row]:
+// a vector holds one key's scores for N query rows, so the online softmax
+// (row max, row sum, rescale) needs no horizontal reductions at all.
+//
+// Two forms:
+// - QkLanesTile: query rows in lanes. Q is packed transposed (qt[e][row],
+//   pre-scaled); each K element is broadcast straight from the caller's
+//   memory, so K needs no packing when its rows are contiguous.
+// - QkDotTile: for few rows (decoding), K rows are vectors over the head dim
+//   and each score is a horizontal sum; K is read once for all rows.
+//
+// Vectors are named variables, not arrays: SVE vectors are sizeless types.
+
+#if defined(SDPA_KERNELS_QK_TILE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SDPA_KERNELS_QK_TILE_INL_H_
+#undef SDPA_KERNELS_QK_TILE_INL_H_
+#else
+#define SDPA_KERNELS_QK_TILE_INL_H_
+#endif
+
+#include <hwy/highway.h>
+#include <stddef.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace sdpa {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// s[kk * rt + lane] = sum_e qt[e * rt + lane] * k[kk * k_row_stride + e]
+// for kk < kKeys and lane < kQVecs * N. qt is vector-aligned; k rows hold
+// `dim` contiguous floats (never read past them).
+template <int kQVecs, int kKeys, class D>
+HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
+                            size_t dim, const float* HWY_RESTRICT k,
+                            size_t k_row_stride, float* HWY_RESTRICT s) {
+  static_assert(1 <= kQVecs && kQVecs <= 4, "kQVecs in [1, 4]");
+  static_assert(1 <= kKeys && kKeys <= 8, "kKeys in [1, 8]");
+  using V = hn::Vec<D>;
+  const size_t N = hn::Lanes(d);
+  // Rows past kKeys are never dereferenced.
+  const float* k0 = k;
+  const float* k1 = k0 + k_row_stride * (kKeys > 1);
+  const float* k2 = k0 + k_row_stride * 2 * (kKeys > 2);
+  const float* k3 = k0 + k_row_stride * 3 * (kKeys > 3);
+  const float* k4 = k0 + k_row_stride * 4 * (kKeys > 4);
+  const float* k5 = k0 + k_row_stride * 5 * (kKeys > 5);
+  const float* k6 = k0 + k_row_stride * 6 * (kKeys > 6);
+  const float* k7 = k0 + k_row_stride * 7 * (kKeys > 7);
+#define SDPA_QK_DECLARE(kk)                                           \
+  V c##kk##0 = hn::Zero(d), c##kk##1 = c##kk##0, c##kk##2 = c##kk##0, \
+    c##kk##3 = c##kk##0;
+  SDPA_QK_DECLARE(0)
+  SDPA_QK_DECLARE(1)
+  SDPA_QK_DECLARE(2)
+  SDPA_QK_DECLARE(3)
+  SDPA_QK_DECLARE(4)
+  SDPA_QK_DECLARE(5)
+  SDPA_QK_DECLARE(6)
+  SDPA_QK_DECLARE(7)
+#undef SDPA_QK_DECLARE
+  for (size_t e = 0; e < dim; ++e) {
+    const float* HWY_RESTRICT qe = qt + e * rt;
+    const V q0 = hn::Load(d, qe);
+    const V q1 = kQVecs > 1 ? hn::Load(d, qe + 1 * N) : q0;
+    const V q2 = kQVecs > 2 ? hn::Load(d, qe + 2 * N) : q0;
+    const V q3 = kQVecs > 3 ? hn::Load(d, qe + 3 * N) : q0;
+#define SDPA_QK_STEP(kk)                                              \
+  if constexpr (kKeys > kk) {                                         \
+    const V b = hn::Set(d, k##kk[e]);                                 \
+    c##kk##0 = hn::MulAdd(q0, b, c##kk##0);                           \
+    if constexpr (kQVecs > 1) c##kk##1 = hn::MulAdd(q1, b, c##kk##1); \
+    if constexpr (kQVecs > 2) c##kk##2 = hn::MulAdd(q2, b, c##kk##2); \
+    if constexpr (kQVecs > 3) c##kk##3 = hn::MulAdd(q3, b, c##kk##3); \
+  }
+    SDPA_QK_STEP(0)
+    SDPA_QK_STEP(1)
+    SDPA_QK_STEP(2)
+    SDPA_QK_STEP(3)
+    SDPA_QK_STEP(4)
+    SDPA_QK_STEP(5)
+    SDPA_QK_STEP(6)
+    SDPA_QK_STEP(7)
+#undef SDPA_QK_STEP
+  }
+#define SDPA_QK_STORE(kk)                                         \
+  if constexpr (kKeys > kk) {                                     \
+    float* HWY_RESTRICT sk = s + kk * rt;                         \
+    hn::Store(c##kk##0, d, sk);                                   \
+    if constexpr (kQVecs > 1) hn::Store(c##kk##1, d, sk + 1 * N); \
+    if constexpr (kQVecs > 2) hn::Store(c##kk##2, d, sk + 2 * N); \
+    if constexpr (kQVecs > 3) hn::Store(c##kk##3, d, sk + 3 * N); \
+  }
+  SDPA_QK_STORE(0)
+  SDPA_QK_STORE(1)
+  SDPA_QK_STORE(2)
+  SDPA_QK_STORE(3)
+  SDPA_QK_STORE(4)
+  SDPA_QK_STORE(5)
+  SDPA_QK_STORE(6)
+  SDPA_QK_STORE(7)
+#undef SDPA_QK_STORE
+}
+
+// All keys [0, num_keys) against a tile of kQVecs * N rows: full groups of
+// kKeys, then the remainder one key at a time.
+template <int kQVecs, int kKeys, class D>
+HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
+                             size_t dim, const float* HWY_RESTRICT k,
+                             size_t k_row_stride, size_t num_keys,
+                             float* HWY_RESTRICT s) {
+  size_t kk = 0;
+  for (; kk + kKeys <= num_keys; kk += kKeys) {
+    QkLanesTile<kQVecs, kKeys>(d, qt, rt, dim, k + kk * k_row_stride,
+                               k_row_stride, s + kk * rt);
+  }
+  for (; kk < num_keys; ++kk) {
+    QkLanesTile<kQVecs, 1>(d, qt, rt, dim, k + kk * k_row_stride, k_row_stride,
+                           s + kk * rt);
+  }
+}
+
+// Few-row form: s[kk * rt + r] = dot(q[r * dim_padded ...], k[kk * k_row_stride
+// ...]) for r < rows, and 0 for rows <= r < rt (padding lanes). Both q rows
+// and k rows hold dim_padded floats (a multiple of N, zero-padded).
+template <class D>
+HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
+                           size_t dim_padded, const float* HWY_RESTRICT k,
+                           size_t k_row_stride, size_t num_keys,
+                           float* HWY_RESTRICT s, size_t rt) {
+  using V = hn::Vec<D>;
+  const size_t N = hn::Lanes(d);
+  size_t kk = 0;
+  // Four keys at a time: each q vector load feeds four FMA chains.
+  for (; kk + 4 <= num_keys; kk += 4) {
+    const float* HWY_RESTRICT k0 = k + kk * k_row_stride;
+    const float* HWY_RESTRICT k1 = k0 + k_row_stride;
+    const float* HWY_RESTRICT k2 = k1 + k_row_stride;
+    const float* HWY_RESTRICT k3 = k2 + k_row_stride;
+    for (size_t r = 0; r < rows; ++r) {
+      const float* HWY_RESTRICT qr = q + r * dim_padded;
+      V a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
+      for (size_t e = 0; e < dim_padded; e += N) {
+        const V qv = hn::Load(d, qr + e);
+        a0 = hn::MulAdd(qv, hn::LoadU(d, k0 + e), a0);
+        a1 = hn::MulAdd(qv, hn::LoadU(d, k1 + e), a1);
+        a2 = hn::MulAdd(qv, hn::LoadU(d, k2 + e), a2);
+        a3 = hn::MulAdd(qv, hn::LoadU(d, k3 + e), a3);
+      }
+      s[(kk + 0) * rt + r] = hn::GetLane(hn::SumOfLanes(d, a0));
+      s[(kk + 1) * rt + r] = hn::GetLane(hn::SumOfLanes(d, a1));
+      s[(kk + 2) * rt + r] = hn::GetLane(hn::SumOfLanes(d, a2));
+      s[(kk + 3) * rt + r] = hn::GetLane(hn::SumOfLanes(d, a3));
+    }
+  }
+  for (; kk < num_keys; ++kk) {
+    const float* HWY_RESTRICT k0 = k + kk * k_row_stride;
+    for (size_t r = 0; r < rows; ++r) {
+      const float* HWY_RESTRICT qr = q + r * dim_padded;
+      V a0 = hn::Zero(d);
+      for (size_t e = 0; e < dim_padded; e += N) {
+        a0 = hn::MulAdd(hn::Load(d, qr + e), hn::LoadU(d, k0 + e), a0);
+      }
+      s[kk * rt + r] = hn::GetLane(hn::SumOfLanes(d, a0));
+    }
+  }
+  for (kk = 0; kk < num_keys; ++kk) {
+    for (size_t r = rows; r < rt; ++r) s[kk * rt + r] = 0.0f;
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace sdpa
+HWY_AFTER_NAMESPACE();
+
+#endif  // SDPA_KERNELS_QK_TILE_INL_H_
