@@ -56,7 +56,11 @@ constexpr int kQkKeys = 8;
 constexpr int kPvRows = 6;
 constexpr int kPvVecs = 4;
 #endif
+// Keys per K/V block. Few-row (decode) tasks stream K and V from memory:
+// longer blocks keep each stream running long enough for the prefetchers.
 constexpr int64_t kKeysPerBlock = 128;
+constexpr int64_t kKeysPerDecodeBlock = 512;
+static_assert(kKeysPerDecodeBlock % kKeysPerBlock == 0, "split alignment");
 constexpr float kLog2e = 1.44269504088896340736f;
 constexpr double kLn2 = 0.69314718055994530942;
 
@@ -109,14 +113,24 @@ void PackRows(const float* src, int64_t row_stride, int64_t col_stride,
   }
 }
 
-bool AllFinite(const float* HWY_RESTRICT data, size_t rows, size_t cols,
+// Whether rows x cols floats hold no Inf/NaN: x * 0 is 0 exactly when x is
+// finite, so one vector sum answers for a whole row.
+template <class D>
+bool AllFinite(D d, const float* HWY_RESTRICT data, size_t rows, size_t cols,
                size_t row_stride) {
+  const size_t N = hn::Lanes(d);
+  const auto zero = hn::Zero(d);
+  auto acc = zero;
+  float tail = 0.0f;
   for (size_t r = 0; r < rows; ++r) {
-    for (size_t c = 0; c < cols; ++c) {
-      if (!std::isfinite(data[r * row_stride + c])) return false;
+    const float* row = data + r * row_stride;
+    size_t c = 0;
+    for (; c + N <= cols; c += N) {
+      acc = hn::MulAdd(hn::LoadU(d, row + c), zero, acc);
     }
+    for (; c < cols; ++c) tail += row[c] * 0.0f;
   }
-  return true;
+  return tail == 0.0f && hn::GetLane(hn::SumOfLanes(d, acc)) == 0.0f;
 }
 
 template <class D>
@@ -167,7 +181,8 @@ void Attend(const Problem& p, const Task& t) {
   const size_t rt = q_vecs * N;  // rows per tile = lanes of one score row
   const size_t num_tiles = (rows + rt - 1) / rt;
   const size_t rows_padded = num_tiles * rt;
-  const size_t bc = static_cast<size_t>(kKeysPerBlock);
+  const int64_t keys_per_block = dot_form ? kKeysPerDecodeBlock : kKeysPerBlock;
+  const size_t bc = static_cast<size_t>(keys_per_block);
   const size_t q_tile_floats = dot_form ? rt * dim_padded : rt * dim;
 
   const bool k_in_place = p.k_strides[3] == 1 && (!dot_form || dim % N == 0);
@@ -249,7 +264,9 @@ void Attend(const Problem& p, const Task& t) {
   for (size_t tile = 0; tile < num_tiles; ++tile) {
     TileRange& range = ranges[tile];
     range = {kNone, -kNone, kNone, -kNone, true};
-    for (size_t r = tile * rt; r < (tile + 1) * rt; ++r) {
+    // Padding rows (r >= rows) are computed but never written out: they
+    // must not force masking on every block.
+    for (size_t r = tile * rt; r < std::min(rows, (tile + 1) * rt); ++r) {
       range.max_first = std::max(range.max_first, first[r]);
       range.min_last = std::min(range.min_last, last[r]);
       if (first[r] > last[r]) continue;
@@ -269,8 +286,8 @@ void Attend(const Problem& p, const Task& t) {
   const float* v_head =
       p.v + t.batch * p.v_strides[0] + t.kv_head * p.v_strides[1];
 
-  for (int64_t j0 = t.kv_begin; j0 < t.kv_end; j0 += kKeysPerBlock) {
-    const int64_t j1 = std::min(t.kv_end, j0 + kKeysPerBlock);
+  for (int64_t j0 = t.kv_begin; j0 < t.kv_end; j0 += keys_per_block) {
+    const int64_t j1 = std::min(t.kv_end, j0 + keys_per_block);
     bool k_packed = false, v_packed = false;
     int v_finite = -1;  // unknown until a masked tile needs to know
     for (size_t tile = 0; tile < num_tiles; ++tile) {
@@ -375,7 +392,7 @@ void Attend(const Problem& p, const Task& t) {
       const bool masked = range_masked || has_mask;
       if (masked && v_finite < 0) {
         v_finite =
-            AllFinite(v_rows - static_cast<size_t>(a - j0) * v_row_stride,
+            AllFinite(d, v_rows - static_cast<size_t>(a - j0) * v_row_stride,
                       static_cast<size_t>(j1 - j0), vdim, v_row_stride)
                 ? 1
                 : 0;
@@ -427,7 +444,7 @@ void Attend(const Problem& p, const Task& t) {
 const KernelTable* GetKernelTable() {
   static const KernelTable table = {
       &Attend, static_cast<int64_t>(hn::Lanes(hn::ScalableTag<float>())),
-      kKeysPerBlock};
+      kKeysPerDecodeBlock};
   return &table;
 }
 

@@ -18,8 +18,11 @@
 #define SDPA_KERNELS_QK_TILE_INL_H_
 #endif
 
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 #include <stddef.h>
+
+#include <algorithm>
 
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
@@ -122,6 +125,13 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
 // Few-row form: s[kk * rt + r] = dot(q[r * dim_padded ...], k[kk * k_row_stride
 // ...]) for r < rows, and 0 for rows <= r < rt (padding lanes). Both q rows
 // and k rows hold dim_padded floats (a multiple of N, zero-padded).
+//
+// Decoding streams K from memory once. With two or more rows per key the
+// loop is heavy enough that the hardware prefetchers fall behind, so it
+// prefetches K rows kPrefetchKeys ahead (measured: GQA 32/8 decode 13 -> 23
+// GB/s on one core); with one row, prefetching only costs instructions.
+constexpr size_t kPrefetchKeys = 16;
+
 template <class D>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
                            size_t dim_padded, const float* HWY_RESTRICT k,
@@ -136,6 +146,15 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
     const float* HWY_RESTRICT k1 = k0 + k_row_stride;
     const float* HWY_RESTRICT k2 = k1 + k_row_stride;
     const float* HWY_RESTRICT k3 = k2 + k_row_stride;
+    if (rows >= 2) {
+      for (size_t ahead = kk + kPrefetchKeys;
+           ahead < std::min(num_keys, kk + kPrefetchKeys + 4); ++ahead) {
+        const float* row = k + ahead * k_row_stride;
+        for (size_t e = 0; e < dim_padded; e += 64 / sizeof(float)) {
+          hwy::Prefetch(row + e);
+        }
+      }
+    }
     for (size_t r = 0; r < rows; ++r) {
       const float* HWY_RESTRICT qr = q + r * dim_padded;
       V a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
