@@ -159,8 +159,14 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                                  s);
       }
       break;
-    default:
+    case 4:
+      if constexpr (kQkQueryVecs >= 4) {
+        QkLanesBlock<4, kQkKeys>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
+                                 s);
+      }
       break;
+    default:
+      HWY_ASSERT(false);  // q_vecs is in [1, kQkQueryVecs <= 4]
   }
 }
 
