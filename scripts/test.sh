@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Everything CI checks, in one command (see .ci/run):
+#   1. Release build with warnings as errors, all ctest entries;
+#   2. the installed package used four ways (scripts/test_consumers.sh);
+#   3. an AddressSanitizer + UndefinedBehaviorSanitizer build, ctest again.
+# A failing stage does not stop the independent ones, so one run reports
+# everything that is broken; the exit status is nonzero if any stage failed.
+# Build trees go under $SDPA_BUILD_ROOT (default build-test/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start_seconds=$SECONDS
+build_root="${SDPA_BUILD_ROOT:-build-test}"
+jobs="$(nproc)"
+release="$build_root/release"
+sanitize="$build_root/sanitize"
+failed=()
+
+# stage NAME COMMAND...: runs one command, records its failure.
+stage() {
+  local name="$1"
+  shift
+  echo
+  echo "=== $name [$(date +%T), $((SECONDS - start_seconds)) s]"
+  if "$@"; then
+    return 0
+  fi
+  failed+=("$name")
+  return 1
+}
+
+stage "setup" bash scripts/setup.sh
+
+if stage "configure Release" \
+     cmake -S . -B "$release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+       -DSDPA_WERROR=ON &&
+   stage "build Release (-DSDPA_WERROR=ON)" \
+     cmake --build "$release" -j "$jobs"; then
+  stage "ctest, Release" \
+    ctest --test-dir "$release" --output-on-failure -j 2 --timeout 900 || true
+  stage "consumers of the installed package" \
+    bash scripts/test_consumers.sh "$release" || true
+fi
+
+# Debug with -O1: assertions on, and fast enough that the whole suite runs
+# under the sanitizers. Benchmarks are left out (the Release build compiled
+# them). The Python tests are left out: the interpreter would have to preload
+# the ASan runtime.
+if stage "configure sanitizers" \
+     cmake -S . -B "$sanitize" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+       -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+       -DSDPA_WERROR=ON -DSDPA_SANITIZE=address,undefined \
+       -DSDPA_BUILD_BENCHMARKS=OFF &&
+   stage "build sanitizers (address,undefined)" \
+     cmake --build "$sanitize" -j "$jobs"; then
+  stage "ctest, sanitizers" \
+    env UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$sanitize" --output-on-failure -j 2 --timeout 900 \
+      -LE python || true
+fi
+
+echo
+echo "=== done in $((SECONDS - start_seconds)) s"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "all passed"
