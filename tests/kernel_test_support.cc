@@ -229,19 +229,40 @@ Result Inputs::Run(sdpa_context* context) {
   return result;
 }
 
-sdpa_context* ContextFor(uint64_t isa, int32_t threads) {
-  static std::mutex mutex;
-  static std::map<std::pair<uint64_t, int32_t>, sdpa_context*> contexts;
-  std::lock_guard<std::mutex> lock(mutex);
-  sdpa_context*& context = contexts[{isa, threads}];
-  if (context == nullptr) {
-    sdpa_context_options options{};
-    options.struct_size = sizeof(options);
-    options.num_threads = threads;
-    options.isa = isa;
-    if (sdpa_context_create(&options, &context) != SDPA_OK) return nullptr;
+namespace {
+
+// Owns the cached contexts and destroys them at exit, so leak checkers see
+// every allocation released.
+class ContextCache {
+ public:
+  ~ContextCache() {
+    for (auto& entry : contexts_) sdpa_context_destroy(entry.second);
   }
-  return context;
+  sdpa_context* Get(uint64_t isa, int32_t threads) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sdpa_context*& context = contexts_[{isa, threads}];
+    if (context == nullptr) {
+      sdpa_context_options options{};
+      options.struct_size = sizeof(options);
+      options.num_threads = threads;
+      options.isa = isa;
+      if (sdpa_context_create(&options, &context) != SDPA_OK) {
+        context = nullptr;
+      }
+    }
+    return context;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::pair<uint64_t, int32_t>, sdpa_context*> contexts_;
+};
+
+}  // namespace
+
+sdpa_context* ContextFor(uint64_t isa, int32_t threads) {
+  static ContextCache cache;
+  return cache.Get(isa, threads);
 }
 
 std::vector<uint64_t> AvailableIsas() {
