@@ -9,15 +9,15 @@
 namespace sdpa_bench {
 
 // fp32 FMA throughput in GFLOP/s (an FMA counts 2 flops) of `threads`
-// threads at once, each running a loop of independent vector FMAs compiled
-// for the Highway target of `isa` (one SDPA_ISA_* bit). Best of a few
-// trials. Returns 0 when this binary has no code for that ISA or the CPU
-// cannot run it.
+// threads running at once, each a loop of independent vector FMAs compiled
+// for the Highway target of `isa` (one SDPA_ISA_* bit): the sum over threads
+// of each thread's best rate over many short trials. Returns 0 when this
+// binary has no code for that ISA or the CPU cannot run it.
 double MeasureFmaPeakGflops(uint64_t isa, int threads);
 
 // Read bandwidth in GB/s (1e9 bytes) of `threads` threads summing disjoint
 // slices of one 256 MiB buffer with the best vector code the CPU runs.
-// Best of a few passes.
+// Best of 64 passes.
 double MeasureReadBandwidthGBps(int threads);
 
 }  // namespace sdpa_bench
