@@ -19,6 +19,8 @@
 #endif
 
 namespace sdpa_bench {
+#if defined(SDPA_BENCH_HAVE_OPENBLAS)
+
 namespace {
 
 // One arena per thread count, created on first use and kept: creating an
@@ -34,9 +36,9 @@ tbb::task_arena& ArenaFor(int threads) {
 
 }  // namespace
 
-#if defined(SDPA_BENCH_HAVE_OPENBLAS)
-
 bool HaveOpenBlas() { return true; }
+
+const char* OpenBlasCoreName() { return openblas_get_corename(); }
 
 void UnfusedBlasAttention(Inputs* inputs, int threads, FloatBuffer* scores) {
   const Shape& s = inputs->shape;
@@ -84,6 +86,8 @@ void UnfusedBlasAttention(Inputs* inputs, int threads, FloatBuffer* scores) {
 #else  // !SDPA_BENCH_HAVE_OPENBLAS
 
 bool HaveOpenBlas() { return false; }
+
+const char* OpenBlasCoreName() { return "none"; }
 
 void UnfusedBlasAttention(Inputs*, int, FloatBuffer*) {}
 

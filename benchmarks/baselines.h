@@ -9,6 +9,11 @@ namespace sdpa_bench {
 // True when this binary was built with OpenBLAS (BM_UnfusedBlas exists).
 bool HaveOpenBlas();
 
+// The kernel set OpenBLAS chose for this CPU ("Haswell", "SkylakeX", ...;
+// OPENBLAS_CORETYPE overrides it), or "none" without OpenBLAS. Worth
+// printing: an OpenBLAS older than the CPU falls back to older kernels.
+const char* OpenBlasCoreName();
+
 // Unfused attention with OpenBLAS, head by head: S = scale * Q·Kᵀ with
 // cblas_sgemm into `scores` (Tq x Tk floats), a vectorised row softmax that
 // zeroes causally masked keys, then O = P·V with cblas_sgemm. OpenBLAS runs

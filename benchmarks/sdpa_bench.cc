@@ -299,8 +299,7 @@ int main(int argc, char** argv) {
                               std::to_string(version >> 16) + "." +
                                   std::to_string((version >> 8) & 0xff) + "." +
                                   std::to_string(version & 0xff));
-  benchmark::AddCustomContext("openblas_baseline",
-                              HaveOpenBlas() ? "yes" : "no");
+  benchmark::AddCustomContext("openblas_core", OpenBlasCoreName());
   if (!listing_only) MeasureCeilings(isas, thread_counts);
 
   // Shape-major order: consecutive benchmarks share the shape's inputs,
