@@ -1,0 +1,297 @@
+"""sdpa.attention: NumPy arrays and torch CPU tensors in, same type out.
+
+Inputs are described to the C API in place: their data pointer and their
+strides (bytes / itemsize for NumPy, torch's own element strides), so
+transposed, sliced, reversed and broadcast (stride 0) views cost no copy.
+Only the output (and lse) are allocated here.
+"""
+
+import ctypes
+import sys
+
+import numpy as np
+
+from . import _capi
+from ._runtime import check, contexts, invalid, unsupported
+
+_CAUSAL = {
+    None: _capi.CAUSAL_NONE,
+    "none": _capi.CAUSAL_NONE,
+    "top_left": _capi.CAUSAL_TOP_LEFT,
+    "bottom_right": _capi.CAUSAL_BOTTOM_RIGHT,
+}
+
+
+def _torch_if_tensor(x):
+    """torch, if x is a torch.Tensor (torch is never imported by us: a caller
+    holding a tensor has imported it already)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch
+    return None
+
+
+class _View:
+    """One array as the C API sees it: pointer, 4-D shape, element strides,
+    sdpa_dtype. Keeps the array alive as long as the view."""
+
+    def __init__(self, array, data, shape, strides, dtype):
+        self.array = array
+        self.tensor = _capi.Tensor(data, dtype, tuple(shape), tuple(strides))
+
+    def pointer(self):
+        return ctypes.pointer(self.tensor)
+
+
+def _sdpa_dtype(name, dtype_name, allow_bool):
+    if dtype_name == "float32":
+        return _capi.DTYPE_F32
+    if allow_bool and dtype_name == "bool":
+        return _capi.DTYPE_BOOL
+    wanted = "float32 or bool" if allow_bool else "float32"
+    raise unsupported(
+        "%s has dtype %s; only %s is supported (convert it explicitly, e.g. "
+        ".astype(np.float32), if a copy is acceptable)" % (name, dtype_name, wanted)
+    )
+
+
+def _numpy_view(name, x, allow_bool):
+    if not x.dtype.isnative:
+        raise unsupported("%s has non-native byte order (%s)" % (name, x.dtype.str))
+    dtype = _sdpa_dtype(name, str(x.dtype), allow_bool)
+    itemsize = x.itemsize
+    for axis, stride in enumerate(x.strides):
+        if stride % itemsize:
+            raise invalid(
+                "%s has a stride of %d bytes on axis %d, not a multiple of its "
+                "itemsize %d: the C API counts strides in elements"
+                % (name, stride, axis, itemsize)
+            )
+    data = x.ctypes.data
+    if data % itemsize:
+        raise invalid(
+            "%s starts at address 0x%x, not aligned to its itemsize %d"
+            % (name, data, itemsize)
+        )
+    strides = [s // itemsize for s in x.strides]
+    return _View(x, data, x.shape, strides, dtype)
+
+
+def _torch_view(name, x, torch, allow_bool):
+    if x.device.type != "cpu":
+        raise unsupported("%s is on device %s; only CPU tensors" % (name, x.device))
+    if x.layout != torch.strided:
+        raise unsupported("%s has layout %s; only strided tensors" % (name, x.layout))
+    dtype = _sdpa_dtype(name, str(x.dtype).replace("torch.", ""), allow_bool)
+    return _View(x, x.data_ptr(), tuple(x.shape), x.stride(), dtype)
+
+
+def _view(name, x, allow_bool=False):
+    torch = _torch_if_tensor(x)
+    if torch is not None:
+        return _torch_view(name, x, torch, allow_bool)
+    if isinstance(x, np.ndarray):
+        return _numpy_view(name, x, allow_bool)
+    raise invalid(
+        "%s must be a numpy.ndarray or a torch.Tensor, got %s (use np.asarray "
+        "if a copy is acceptable)" % (name, type(x).__name__)
+    )
+
+
+def _as_4d(name, view, ndim):
+    """Gives a 3-D [H, T, D] view a leading batch of 1."""
+    shape = list(view.tensor.shape)[:ndim]
+    strides = list(view.tensor.strides)[:ndim]
+    if ndim == 3:
+        shape, strides = [1] + shape, [0] + strides
+    view.tensor.shape[:] = shape
+    view.tensor.strides[:] = strides
+    return view
+
+
+def _broadcast_mask(mask, shape):
+    """mask broadcast to shape (stride 0 where it repeats), no copy."""
+    torch = _torch_if_tensor(mask)
+    try:
+        if torch is not None:
+            return mask.expand(*shape)
+        if isinstance(mask, np.ndarray):
+            return np.broadcast_to(mask, shape)
+    except (ValueError, RuntimeError):
+        raise invalid(
+            "mask of shape %s does not broadcast to [batch, q heads, q len, "
+            "k len] = %s" % (list(mask.shape), list(shape))
+        ) from None
+    return mask  # not an array: _view names the type
+
+
+def _window(window):
+    if window is None:
+        return -1, -1
+    if isinstance(window, int) and not isinstance(window, bool):
+        return window, window
+    try:
+        left, right = window
+    except (TypeError, ValueError):
+        raise invalid(
+            "window must be None, an int or a (left, right) pair, got %r" % (window,)
+        ) from None
+    out = []
+    for side in (left, right):
+        if side is None:
+            out.append(-1)
+        elif isinstance(side, int) and not isinstance(side, bool):
+            if not -(2**63) <= side < 2**63:
+                raise invalid("window %r does not fit int64" % (window,))
+            out.append(side)
+        else:
+            raise invalid("window sides must be ints or None, got %r" % (window,))
+    return tuple(out)
+
+
+def _scale(scale):
+    if scale is None:
+        return 0.0  # the C API's 0: 1/sqrt(Dk)
+    value = ctypes.c_float(float(scale)).value
+    if value == 0.0:
+        # The C API reads 0 as "use 1/sqrt(Dk)": passing it through would
+        # silently compute something else than what was asked.
+        raise invalid(
+            "scale %r is 0 as a float32, which the C API reserves for the "
+            "default 1/sqrt(Dk); pass scale=None for that" % (scale,)
+        )
+    return value
+
+
+def attention(
+    q,
+    k,
+    v,
+    *,
+    mask=None,
+    causal=None,
+    window=None,
+    scale=None,
+    return_lse=False,
+    threads=None,
+    isa=None,
+):
+    """O = softmax(q·kᵀ·scale + mask)·v, computed by libsdpa.
+
+    Args:
+      q: [B, Hq, Tq, Dk] float32 (or 3-D [Hq, Tq, Dk]); a numpy.ndarray or a
+        CPU torch.Tensor, with any strides (no copy is made).
+      k: [B, Hkv, Tk, Dk], Hq a multiple of Hkv (grouped-query attention).
+      v: [B, Hkv, Tk, Dv].
+      mask: None, or bool (True = keep) or float32 (added to the scaled
+        scores), broadcastable to [B, Hq, Tq, Tk] ([Hq, Tq, Tk] for 3-D).
+      causal: None, "top_left" (query i sees keys j <= i) or "bottom_right"
+        (j <= i + Tk - Tq).
+      window: None, an int w (the pair (w, w)), or (left, right) with None or
+        a negative side unbounded: key j is visible only if
+        d(i) - left <= j <= d(i) + right, where the diagonal d(i) is i for
+        "top_left" and i + Tk - Tq otherwise.
+      scale: None for 1/sqrt(Dk), else a nonzero number.
+      return_lse: also return lse [B, Hq, Tq], the natural log of each
+        row's softmax denominator (-inf for a query that sees no key, whose
+        output is 0).
+      threads: None for all hardware threads, or a count.
+      isa: None for the best available, or a name from available_isas().
+
+    Returns:
+      out [B, Hq, Tq, Dv] of q's type (numpy or torch), or (out, lse).
+
+    Raises:
+      SdpaError (a ValueError and a RuntimeError) with the library's message.
+
+    The GIL is released while the kernel runs. No autograd for torch tensors.
+    """
+    torch = _torch_if_tensor(q)
+    ndim = len(q.shape) if hasattr(q, "shape") else 0
+    if ndim not in (3, 4):
+        raise invalid(
+            "q must be 4-D [batch, heads, seq, dim] or 3-D [heads, seq, dim], "
+            "got shape %s" % (list(getattr(q, "shape", [])),)
+        )
+    views = {}
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        view = _view(name, x)
+        if len(x.shape) != ndim:
+            raise invalid(
+                "q, k and v must have the same number of dimensions; q is "
+                "%d-D, %s is %d-D" % (ndim, name, len(x.shape))
+            )
+        views[name] = _as_4d(name, view, ndim)
+
+    batch, q_heads, q_len, _ = views["q"].tensor.shape
+    k_len = views["k"].tensor.shape[2]
+    value_dim = views["v"].tensor.shape[3]
+
+    mask_view = None
+    if mask is not None:
+        full = (batch, q_heads, q_len, k_len)[4 - ndim :]
+        broadcast = _broadcast_mask(mask, full)
+        mask_view = _as_4d("mask", _view("mask", broadcast, allow_bool=True), ndim)
+
+    causal_value = _CAUSAL.get(causal) if isinstance(causal, (str, type(None))) else None
+    if causal_value is None:
+        raise invalid(
+            "causal must be None, 'top_left' or 'bottom_right', got %r" % (causal,)
+        )
+    window_left, window_right = _window(window)
+    scale_value = _scale(scale)
+
+    out_shape = (batch, q_heads, q_len, value_dim)
+    lse_shape = (batch, q_heads, q_len)
+    if torch is not None:
+        out = torch.empty(out_shape, dtype=torch.float32)
+        lse = torch.empty(lse_shape, dtype=torch.float32) if return_lse else None
+        out_ptr = out.data_ptr()
+        lse_ptr = lse.data_ptr() if return_lse else None
+    else:
+        out = np.empty(out_shape, dtype=np.float32)
+        lse = np.empty(lse_shape, dtype=np.float32) if return_lse else None
+        out_ptr = out.ctypes.data
+        lse_ptr = lse.ctypes.data if return_lse else None
+    out_tensor = _capi.Tensor(
+        out_ptr,
+        _capi.DTYPE_F32,
+        out_shape,
+        (q_heads * q_len * value_dim, q_len * value_dim, value_dim, 1),
+    )
+    lse_tensor = None
+    if return_lse:
+        lse_tensor = _capi.Tensor(
+            lse_ptr,
+            _capi.DTYPE_F32,
+            lse_shape + (1,),
+            (q_heads * q_len, q_len, 1, 1),
+        )
+
+    args = _capi.AttentionArgs(
+        struct_size=ctypes.sizeof(_capi.AttentionArgs),
+        q=views["q"].pointer(),
+        k=views["k"].pointer(),
+        v=views["v"].pointer(),
+        out=ctypes.pointer(out_tensor),
+        mask=mask_view.pointer() if mask_view is not None else None,
+        lse=ctypes.pointer(lse_tensor) if lse_tensor is not None else None,
+        scale=scale_value,
+        causal=causal_value,
+        window_left=window_left,
+        window_right=window_right,
+    )
+
+    lib = _capi.library()
+    key, context = contexts.acquire(threads, isa)
+    try:
+        # ctypes.CDLL drops the GIL for the duration of the call.
+        status = lib.sdpa_attention(context, ctypes.byref(args))
+        check(status)  # same thread, right after: sdpa_last_error is valid
+    finally:
+        contexts.release(key)
+
+    if ndim == 3:
+        out = out[0]
+        lse = lse[0] if return_lse else None
+    return (out, lse) if return_lse else out
