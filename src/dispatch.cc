@@ -63,6 +63,14 @@ const IsaInfo* Find(uint64_t isa) {
 
 uint64_t AvailableIsas() {
   const int64_t supported = hwy::SupportedTargets();
+  // Highway 1.0.3 on Arm: SupportedTargets() sets the process-wide chosen
+  // target from the CPU flags alone, before it adds SVE_256/SVE2_128 by
+  // vector length, and leaves the final Update to its caller (as
+  // HWY_DYNAMIC_DISPATCH's first call does). Without this, any Highway user
+  // in the process (the benchmarks, the application) would dispatch to SVE2
+  // instead of SVE2_128/SVE_256 after any sdpa call. Elsewhere it sets what
+  // the first HWY_DYNAMIC_DISPATCH would set anyway.
+  hwy::GetChosenTarget().Update(supported);
   uint64_t isas = 0;
   for (const IsaInfo& info : kIsas) {
     if (info.hwy_target == 0) continue;
