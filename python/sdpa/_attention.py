@@ -87,6 +87,8 @@ def _torch_view(name, x, torch, allow_bool):
 
 
 def _view(name, x, allow_bool=False):
+    if len(getattr(x, "shape", ())) > 4:
+        raise invalid("%s has %d dimensions; at most 4" % (name, len(x.shape)))
     torch = _torch_if_tensor(x)
     if torch is not None:
         return _torch_view(name, x, torch, allow_bool)
@@ -98,14 +100,11 @@ def _view(name, x, allow_bool=False):
     )
 
 
-def _as_4d(name, view, ndim):
+def _as_4d(view, ndim):
     """Gives a 3-D [H, T, D] view a leading batch of 1."""
-    shape = list(view.tensor.shape)[:ndim]
-    strides = list(view.tensor.strides)[:ndim]
     if ndim == 3:
-        shape, strides = [1] + shape, [0] + strides
-    view.tensor.shape[:] = shape
-    view.tensor.strides[:] = strides
+        view.tensor.shape[:] = [1] + list(view.tensor.shape)[:3]
+        view.tensor.strides[:] = [0] + list(view.tensor.strides)[:3]
     return view
 
 
@@ -221,7 +220,7 @@ def attention(
                 "q, k and v must have the same number of dimensions; q is "
                 "%d-D, %s is %d-D" % (ndim, name, len(x.shape))
             )
-        views[name] = _as_4d(name, view, ndim)
+        views[name] = _as_4d(view, ndim)
 
     batch, q_heads, q_len, _ = views["q"].tensor.shape
     k_len = views["k"].tensor.shape[2]
@@ -231,7 +230,7 @@ def attention(
     if mask is not None:
         full = (batch, q_heads, q_len, k_len)[4 - ndim :]
         broadcast = _broadcast_mask(mask, full)
-        mask_view = _as_4d("mask", _view("mask", broadcast, allow_bool=True), ndim)
+        mask_view = _as_4d(_view("mask", broadcast, allow_bool=True), ndim)
 
     causal_value = _CAUSAL.get(causal) if isinstance(causal, (str, type(None))) else None
     if causal_value is None:

@@ -106,6 +106,9 @@ def test_a_list_is_not_silently_copied():
 def test_wrong_rank():
     raises(INVALID, r"4-D.*3-D", f32(2, 4), f32(2, 4), f32(2, 4))
     raises(INVALID, r"same number of dimensions", f32(1, 1, 2, 4), f32(1, 3, 4), f32(1, 3, 4))
+    raises(INVALID, r"k has 5 dimensions; at most 4",
+           f32(1, 1, 2, 4), f32(1, 1, 1, 3, 4), f32(1, 1, 3, 4))
+    raises(INVALID, r"q must be 4-D", f32(1, 1, 1, 2, 4), f32(1, 1, 3, 4), f32(1, 1, 3, 4))
 
 
 def test_mask_that_does_not_broadcast():
