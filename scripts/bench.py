@@ -99,6 +99,7 @@ def ensure_binary(args):
             [
                 "cmake", "-S", ROOT, "-B", args.build_dir,
                 "-DCMAKE_BUILD_TYPE=Release", "-DSDPA_BUILD_BENCHMARKS=ON",
+                "-DSDPA_BUILD_TESTS=OFF", "-DSDPA_BUILD_EXAMPLES=OFF",
             ]
         )
         run(
