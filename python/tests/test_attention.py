@@ -272,12 +272,8 @@ def test_threads(rng, threads):
     np.testing.assert_array_equal(out, sdpa.attention(q, k, v, threads=1, causal="top_left"))
 
 
-def test_default_context_runs_the_best_isa():
+def test_default_context_runs_an_available_isa():
+    # The best one unless $SDPA_ISA caps it, so only membership is asserted.
     info = sdpa.context_info()
     assert info["threads"] >= 1
     assert info["isa"] in sdpa.available_isas()
-
-
-def test_version_is_the_header_version():
-    assert sdpa.version().count(".") == 2
-    assert sdpa.version().startswith("0.")
