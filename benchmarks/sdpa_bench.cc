@@ -255,6 +255,12 @@ void MeasureCeilings(const std::vector<uint64_t>& isas,
     const std::string suffix = "/threads:" + std::to_string(threads);
     for (uint64_t isa : isas) {
       const double gflops = MeasureFmaPeakGflops(isa, threads);
+      if (gflops <= 0) {
+        std::fprintf(stderr,
+                     "sdpa_bench: no FMA loop for %s in this binary; its "
+                     "pct_peak counters read 0\n",
+                     sdpa_isa_name(isa));
+      }
       ceilings.fma_gflops[{isa, threads}] = gflops;
       ceilings.best_fma_gflops[threads] =
           std::max(ceilings.best_fma_gflops[threads], gflops);
