@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "src/elem_type.h"
+
 namespace sdpa {
 
 enum class MaskKind { kNone, kAdditiveF32, kKeepBool };
@@ -22,14 +24,19 @@ struct Problem {
   int64_t head_dim = 0;   // Dk
   int64_t value_dim = 0;  // Dv
 
-  const float* q = nullptr;  // [B, Hq, Tq, Dk]
+  // Elements of q/k/v/out are of the matching *_type.
+  const void* q = nullptr;  // [B, Hq, Tq, Dk]
   int64_t q_strides[4] = {};
-  const float* k = nullptr;  // [B, Hkv, Tk, Dk]
+  ElemType q_type = ElemType::kF32;
+  const void* k = nullptr;  // [B, Hkv, Tk, Dk]
   int64_t k_strides[4] = {};
-  const float* v = nullptr;  // [B, Hkv, Tk, Dv]
+  ElemType k_type = ElemType::kF32;
+  const void* v = nullptr;  // [B, Hkv, Tk, Dv]
   int64_t v_strides[4] = {};
-  float* out = nullptr;  // [B, Hq, Tq, Dv]
+  ElemType v_type = ElemType::kF32;
+  void* out = nullptr;  // [B, Hq, Tq, Dv]
   int64_t out_strides[4] = {};
+  ElemType out_type = ElemType::kF32;
 
   MaskKind mask_kind = MaskKind::kNone;
   const void* mask = nullptr;  // float or uint8_t; logical [B, Hq, Tq, Tk]

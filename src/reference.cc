@@ -5,19 +5,46 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace sdpa {
 namespace {
 
-// Element (b, h, s, d) of an F32 view; a dimension of size 1 broadcasts
-// whatever its stride says.
-double LoadF32(const sdpa_tensor& t, int64_t b, int64_t h, int64_t s,
-               int64_t d) {
+// A binary16 value, decoded arithmetically (independently of the kernels'
+// bit manipulation).
+double DecodeF16(uint16_t bits) {
+  const int sign = (bits >> 15) ? -1 : 1;
+  const int exponent = (bits >> 10) & 0x1F;
+  const int mantissa = bits & 0x3FF;
+  if (exponent == 31) {
+    return mantissa ? std::numeric_limits<double>::quiet_NaN()
+                    : sign * std::numeric_limits<double>::infinity();
+  }
+  if (exponent == 0) return sign * std::ldexp(mantissa, -24);
+  return sign * std::ldexp(1024 + mantissa, exponent - 25);
+}
+
+// Element (b, h, s, d) of an F32, BF16 or F16 view; a dimension of size 1
+// broadcasts whatever its stride says.
+double LoadElement(const sdpa_tensor& t, int64_t b, int64_t h, int64_t s,
+                   int64_t d) {
   const int64_t index[4] = {b, h, s, d};
   int64_t offset = 0;
   for (int i = 0; i < 4; ++i) {
     if (t.shape[i] != 1) offset += index[i] * t.strides[i];
+  }
+  if (t.dtype == SDPA_DTYPE_BF16) {
+    // bfloat16 is the top half of a binary32.
+    const uint32_t bits =
+        static_cast<uint32_t>(static_cast<const uint16_t*>(t.data)[offset])
+        << 16;
+    float x;
+    std::memcpy(&x, &bits, sizeof(x));
+    return x;
+  }
+  if (t.dtype == SDPA_DTYPE_F16) {
+    return DecodeF16(static_cast<const uint16_t*>(t.data)[offset]);
   }
   return static_cast<const float*>(t.data)[offset];
 }
@@ -25,7 +52,7 @@ double LoadF32(const sdpa_tensor& t, int64_t b, int64_t h, int64_t s,
 // Mask value at (b, h, i, j) as an additive term: F32 as is, BOOL 0 / -inf.
 double MaskTerm(const sdpa_tensor& mask, int64_t b, int64_t h, int64_t i,
                 int64_t j) {
-  if (mask.dtype == SDPA_DTYPE_F32) return LoadF32(mask, b, h, i, j);
+  if (mask.dtype == SDPA_DTYPE_F32) return LoadElement(mask, b, h, i, j);
   const int64_t index[4] = {b, h, i, j};
   int64_t offset = 0;
   for (int d = 0; d < 4; ++d) {
@@ -91,7 +118,8 @@ void ReferenceAttention(const sdpa_attention_args& args,
           if (term == kMinusInf) continue;
           double dot = 0;
           for (int64_t d = 0; d < head_dim; ++d) {
-            dot += LoadF32(q, b, h, i, d) * LoadF32(k, b, kv_head, j, d);
+            dot +=
+                LoadElement(q, b, h, i, d) * LoadElement(k, b, kv_head, j, d);
           }
           scores[jj] = dot * scale + term;
           visible[jj] = true;
@@ -110,7 +138,7 @@ void ReferenceAttention(const sdpa_attention_args& args,
           const double weight = std::exp(scores[jj] - row_max);
           denominator += weight;
           for (int64_t e = 0; e < value_dim; ++e) {
-            out_row[e] += weight * LoadF32(v, b, kv_head, j, e);
+            out_row[e] += weight * LoadElement(v, b, kv_head, j, e);
           }
         }
         for (int64_t e = 0; e < value_dim; ++e) out_row[e] /= denominator;

@@ -73,6 +73,7 @@ void RunSplit(sdpa_context& context, const Problem& p,
   for (int64_t s = 0; s < splits; ++s) {
     Problem& part = parts[static_cast<size_t>(s)];
     part.out = part_out.data() + s * rows * p.value_dim;
+    part.out_type = ElemType::kF32;
     part.out_strides[3] = 1;
     part.out_strides[2] = p.value_dim;
     part.out_strides[1] = p.q_len * p.value_dim;
@@ -109,8 +110,8 @@ void RunSplit(sdpa_context& context, const Problem& p,
             std::exp(part_lse[static_cast<size_t>(s * rows + row)] - max_lse);
       }
     }
-    float* dst = p.out + b * p.out_strides[0] + h * p.out_strides[1] +
-                 i * p.out_strides[2];
+    const int64_t dst =
+        b * p.out_strides[0] + h * p.out_strides[1] + i * p.out_strides[2];
     for (int64_t c = 0; c < p.value_dim; ++c) {
       double acc = 0.0;
       if (max_lse != neg_inf) {
@@ -128,7 +129,8 @@ void RunSplit(sdpa_context& context, const Problem& p,
         }
         if (std::isnan(max_lse)) acc = max_lse;
       }
-      dst[c * p.out_strides[3]] = static_cast<float>(acc);
+      StoreElem(p.out, dst + c * p.out_strides[3], p.out_type,
+                static_cast<float>(acc));
     }
     if (p.lse != nullptr) {
       const double lse =

@@ -51,9 +51,11 @@ enum class Role { kData, kMask, kLse };
 
 // Checks the dtype a tensor of `role` may have; returns its element size.
 size_t CheckDtype(const sdpa_tensor& t, const std::string& name, Role role) {
-  const std::string supported = role == Role::kMask
-                                    ? "SDPA_DTYPE_F32 or SDPA_DTYPE_BOOL"
-                                    : "SDPA_DTYPE_F32";
+  const std::string supported =
+      role == Role::kMask ? "SDPA_DTYPE_F32 or SDPA_DTYPE_BOOL"
+      : role == Role::kData
+          ? "SDPA_DTYPE_F32, SDPA_DTYPE_BF16 or SDPA_DTYPE_F16"
+          : "SDPA_DTYPE_F32";
   const int64_t raw = RawEnumValue(t.dtype);
   switch (raw) {
     case SDPA_DTYPE_F32:
@@ -64,6 +66,7 @@ size_t CheckDtype(const sdpa_tensor& t, const std::string& name, Role role) {
               name + " must be " + supported);
     case SDPA_DTYPE_BF16:
     case SDPA_DTYPE_F16:
+      if (role == Role::kData) return 2;
       throw Error(
           SDPA_ERROR_UNSUPPORTED,
           name + "->dtype is " +
@@ -73,6 +76,17 @@ size_t CheckDtype(const sdpa_tensor& t, const std::string& name, Role role) {
       Invalid(name + "->dtype is " + Str(raw) +
               ", which is not an sdpa_dtype value; " + name + " must be " +
               supported);
+  }
+}
+
+ElemType ElemTypeOf(const sdpa_tensor& t) {
+  switch (RawEnumValue(t.dtype)) {
+    case SDPA_DTYPE_BF16:
+      return ElemType::kBF16;
+    case SDPA_DTYPE_F16:
+      return ElemType::kF16;
+    default:
+      return ElemType::kF32;
   }
 }
 
@@ -226,13 +240,17 @@ Problem BuildProblem(const sdpa_attention_args& args) {
   p.kv_len = k.shape[2];
   p.head_dim = q.shape[3];
   p.value_dim = v.shape[3];
-  p.q = static_cast<const float*>(q.data);
+  p.q = q.data;
+  p.q_type = ElemTypeOf(q);
   CopyStrides(q, p.q_strides, 4);
-  p.k = static_cast<const float*>(k.data);
+  p.k = k.data;
+  p.k_type = ElemTypeOf(k);
   CopyStrides(k, p.k_strides, 4);
-  p.v = static_cast<const float*>(v.data);
+  p.v = v.data;
+  p.v_type = ElemTypeOf(v);
   CopyStrides(v, p.v_strides, 4);
-  p.out = static_cast<float*>(args.out->data);
+  p.out = args.out->data;
+  p.out_type = ElemTypeOf(*args.out);
   CopyStrides(*args.out, p.out_strides, 4);
   if (args.mask != nullptr) {
     const sdpa_tensor& mask = *args.mask;

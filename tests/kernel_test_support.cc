@@ -6,6 +6,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "src/elem_type.h"
 #include "src/reference.h"
 
 namespace sdpa_test {
@@ -34,7 +35,7 @@ const char* LayoutName(Layout layout) {
 }
 
 StridedTensor::StridedTensor(int64_t b, int64_t h, int64_t s, int64_t d,
-                             Layout layout) {
+                             Layout layout, sdpa_dtype dtype) {
   int64_t* st = view_.strides;
   int64_t size = 0;
   switch (layout) {
@@ -70,7 +71,11 @@ StridedTensor::StridedTensor(int64_t b, int64_t h, int64_t s, int64_t d,
   buffer_.assign(static_cast<size_t>(size), kNaN);
   in_view_.assign(buffer_.size(), false);
   view_.data = buffer_.data() + origin_;
-  view_.dtype = SDPA_DTYPE_F32;
+  view_.dtype = dtype;
+  if (dtype != SDPA_DTYPE_F32) {
+    halves_.resize(buffer_.size());
+    view_.data = halves_.data() + origin_;
+  }
   view_.shape[0] = b, view_.shape[1] = h, view_.shape[2] = s,
   view_.shape[3] = d;
   for (int64_t i0 = 0; i0 < b; ++i0)
@@ -81,10 +86,26 @@ StridedTensor::StridedTensor(int64_t b, int64_t h, int64_t s, int64_t d,
                                        i2 * st[2] + i3 * st[3])] = true;
 }
 
-float& StridedTensor::At(int64_t b, int64_t h, int64_t s, int64_t d) {
+int64_t StridedTensor::Offset(int64_t b, int64_t h, int64_t s,
+                              int64_t d) const {
   const int64_t* st = view_.strides;
-  return buffer_[static_cast<size_t>(origin_ + b * st[0] + h * st[1] +
-                                     s * st[2] + d * st[3])];
+  return origin_ + b * st[0] + h * st[1] + s * st[2] + d * st[3];
+}
+
+float& StridedTensor::At(int64_t b, int64_t h, int64_t s, int64_t d) {
+  return buffer_[static_cast<size_t>(Offset(b, h, s, d))];
+}
+
+float StridedTensor::Get(int64_t b, int64_t h, int64_t s, int64_t d) const {
+  const size_t i = static_cast<size_t>(Offset(b, h, s, d));
+  switch (view_.dtype) {
+    case SDPA_DTYPE_BF16:
+      return sdpa::F32FromBF16Bits(halves_[i]);
+    case SDPA_DTYPE_F16:
+      return sdpa::F32FromF16Bits(halves_[i]);
+    default:
+      return buffer_[i];
+  }
 }
 
 void StridedTensor::FillNormal(std::mt19937& rng, float stddev) {
@@ -92,11 +113,25 @@ void StridedTensor::FillNormal(std::mt19937& rng, float stddev) {
   for (size_t i = 0; i < buffer_.size(); ++i) {
     if (in_view_[i]) buffer_[i] = normal(rng);
   }
+  Sync();
+}
+
+void StridedTensor::Sync() {
+  for (size_t i = 0; i < halves_.size(); ++i) {
+    halves_[i] = view_.dtype == SDPA_DTYPE_BF16
+                     ? sdpa::BF16BitsFromF32(buffer_[i])
+                     : sdpa::F16BitsFromF32(buffer_[i]);
+  }
 }
 
 bool StridedTensor::PaddingIntact() const {
   for (size_t i = 0; i < buffer_.size(); ++i) {
-    if (!in_view_[i] && !std::isnan(buffer_[i])) return false;
+    if (in_view_[i]) continue;
+    const float x =
+        view_.dtype == SDPA_DTYPE_BF16  ? sdpa::F32FromBF16Bits(halves_[i])
+        : view_.dtype == SDPA_DTYPE_F16 ? sdpa::F32FromF16Bits(halves_[i])
+                                        : buffer_[i];
+    if (!std::isnan(x)) return false;
   }
   return true;
 }
@@ -115,11 +150,11 @@ std::string Case::Name() const {
 Inputs::Inputs(const Case& c) : case_(c) {
   std::mt19937 rng(c.seed);
   q_ = std::make_unique<StridedTensor>(c.batch, c.q_heads, c.q_len, c.head_dim,
-                                       c.layout);
+                                       c.layout, c.q_dtype);
   k_ = std::make_unique<StridedTensor>(c.batch, c.kv_heads, c.kv_len,
-                                       c.head_dim, c.layout);
+                                       c.head_dim, c.layout, c.k_dtype);
   v_ = std::make_unique<StridedTensor>(c.batch, c.kv_heads, c.kv_len,
-                                       c.value_dim, c.layout);
+                                       c.value_dim, c.layout, c.v_dtype);
   q_->FillNormal(rng);
   k_->FillNormal(rng);
   v_->FillNormal(rng);
@@ -154,7 +189,13 @@ Inputs::Inputs(const Case& c) : case_(c) {
 
 Result Inputs::Run(sdpa_context* context) {
   const Case& c = case_;
-  StridedTensor out(c.batch, c.q_heads, c.q_len, c.value_dim, c.layout);
+  // Inputs edited through At() since they were filled.
+  q_->Sync();
+  k_->Sync();
+  v_->Sync();
+  StridedTensor out(c.batch, c.q_heads, c.q_len, c.value_dim, c.layout,
+                    c.out_dtype);
+  out.Sync();  // NaN everywhere, in the output's own element type
   StridedTensor lse(c.batch, c.q_heads, c.q_len, 1, Layout::kPadded);
   if (c.mask == MaskKind::kBool) {
     mask_view_.data = mask_bits_.data();
@@ -187,14 +228,17 @@ Result Inputs::Run(sdpa_context* context) {
     for (int64_t h = 0; h < c.kv_heads; ++h)
       for (int64_t j = 0; j < c.kv_len; ++j)
         for (int64_t e = 0; e < c.value_dim; ++e) {
-          const float x = v_->At(b, h, j, e);
+          const float x = v_->Get(b, h, j, e);
           if (std::isfinite(x)) v_max = std::max(v_max, std::fabs(double(x)));
         }
   result.out_scale = std::max(v_max, 1e-30);
 
   // NaN must match NaN, infinities must match exactly, finite values within
   // tolerance; any mismatch of kind counts as an infinite error.
-  auto error = [](double got, double ref, double scale) {
+  const double out_rounding = c.out_dtype == SDPA_DTYPE_BF16  ? 0x1p-8
+                              : c.out_dtype == SDPA_DTYPE_F16 ? 0x1p-11
+                                                              : 0.0;
+  auto error = [](double got, double ref, double scale, double rounding) {
     if (std::isnan(ref) || std::isnan(got)) {
       return std::isnan(ref) && std::isnan(got)
                  ? 0.0
@@ -203,26 +247,29 @@ Result Inputs::Run(sdpa_context* context) {
     if (std::isinf(ref) || std::isinf(got)) {
       return got == ref ? 0.0 : std::numeric_limits<double>::infinity();
     }
-    return std::fabs(got - ref) / scale;
+    return std::max(0.0, std::fabs(got - ref) - rounding * std::fabs(ref)) /
+           scale;
   };
   size_t i = 0;
   for (int64_t b = 0; b < c.batch; ++b)
     for (int64_t h = 0; h < c.q_heads; ++h)
       for (int64_t s = 0; s < c.q_len; ++s) {
         for (int64_t e = 0; e < c.value_dim; ++e, ++i) {
-          const float got = out.At(b, h, s, e);
+          const float got = out.Get(b, h, s, e);
           result.out.push_back(got);
-          result.max_out_error = std::max(
-              result.max_out_error, error(got, ref_out[i], result.out_scale));
+          result.max_out_error =
+              std::max(result.max_out_error,
+                       error(got, ref_out[i], result.out_scale, out_rounding));
         }
         const size_t row =
             static_cast<size_t>((b * c.q_heads + h) * c.q_len + s);
         if (c.want_lse) {
           const float got = lse.At(b, h, s, 0);
           result.lse.push_back(got);
-          result.max_lse_error = std::max(
-              result.max_lse_error,
-              error(got, ref_lse[row], std::max(1.0, std::fabs(ref_lse[row]))));
+          result.max_lse_error =
+              std::max(result.max_lse_error,
+                       error(got, ref_lse[row],
+                             std::max(1.0, std::fabs(ref_lse[row])), 0.0));
         }
       }
   result.padding_intact = out.PaddingIntact() && lse.PaddingIntact();

@@ -31,18 +31,28 @@ const char* LayoutName(Layout layout);
 
 // A tensor view over its own buffer. Elements outside the view are NaN, so a
 // kernel that reads them poisons its output.
+//
+// BF16/F16 tensors keep a float copy for tests to edit (At, FillNormal) and
+// the 16-bit elements the library sees, refreshed from it by Sync().
 class StridedTensor {
  public:
-  StridedTensor(int64_t b, int64_t h, int64_t s, int64_t d, Layout layout);
+  StridedTensor(int64_t b, int64_t h, int64_t s, int64_t d, Layout layout,
+                sdpa_dtype dtype = SDPA_DTYPE_F32);
   float& At(int64_t b, int64_t h, int64_t s, int64_t d);
+  // The element as the library sees (or wrote) it, widened to float.
+  float Get(int64_t b, int64_t h, int64_t s, int64_t d) const;
   void FillNormal(std::mt19937& rng, float stddev = 1.0f);
+  // Rounds the float copy into the 16-bit elements (no-op for F32).
+  void Sync();
   sdpa_tensor& view() { return view_; }
   const int64_t* shape() const { return view_.shape; }
   // True if every element outside the view is still NaN-patterned.
   bool PaddingIntact() const;
 
  private:
+  int64_t Offset(int64_t b, int64_t h, int64_t s, int64_t d) const;
   std::vector<float> buffer_;
+  std::vector<uint16_t> halves_;  // BF16/F16 elements, same layout
   std::vector<bool> in_view_;
   int64_t origin_ = 0;
   sdpa_tensor view_{};
@@ -60,6 +70,8 @@ struct Case {
   // Mask broadcasting: which of [B, H, Tq] have size 1.
   bool mask_batch_1 = false, mask_heads_1 = false, mask_rows_1 = false;
   Layout layout = Layout::kBhsd;
+  sdpa_dtype q_dtype = SDPA_DTYPE_F32, k_dtype = SDPA_DTYPE_F32,
+             v_dtype = SDPA_DTYPE_F32, out_dtype = SDPA_DTYPE_F32;
   bool want_lse = true;
   uint32_t seed = 1;
   std::string Name() const;
@@ -113,6 +125,9 @@ inline std::string IsaParamName(
 
 // Tolerances, relative to the output scale (max |V|) and to max(1, |lse|):
 // fp32 accumulation over up to a few thousand keys stays well inside these.
+// A BF16/F16 output may differ by its rounding on top: the unit roundoff,
+// 2^-8 (BF16, 8 significant bits) or 2^-11 (F16, 11 bits) of the value. (Inputs
+// need no allowance: the reference reads the same rounded elements.)
 constexpr double kOutTolerance = 1e-5;
 constexpr double kLseTolerance = 1e-5;
 

@@ -176,11 +176,17 @@ SDPA_API sdpa_context* sdpa_default_context(void);
  * Computes attention: out = softmax(q·kᵀ·scale + mask)·v, with the causal and
  * window rules of sdpa_attention_args, and optionally the logsumexp.
  * @param context NULL for the process default context.
- * @param args see sdpa_attention_args. q, k, v, out must be F32; mask F32 or
- *        BOOL; lse F32. out and lse must not overlap q, k, v, mask or each
- *        other, and no two elements of out (or lse) may share memory.
+ * @param args see sdpa_attention_args. q, k, v and out may each be F32,
+ *        BF16 or F16 (mixed freely: e.g. F32 q with a BF16 K/V cache);
+ *        arithmetic is F32 throughout, and a BF16/F16 out is rounded to
+ *        nearest even once. mask is F32 or BOOL; lse is F32. out and lse
+ *        must not overlap q, k, v, mask or each other, and no two elements of
+ *        out (or lse) may share memory.
  * @returns SDPA_OK, or a failure status with sdpa_last_error() naming the
- *          argument; on failure out and lse are not written.
+ *          argument. On SDPA_ERROR_INVALID_ARGUMENT or SDPA_ERROR_UNSUPPORTED
+ *          out and lse are not written. SDPA_ERROR_OUT_OF_MEMORY can happen
+ *          after some rows were computed: out and lse are then unspecified
+ *          (but nothing outside them is written).
  * Results are bitwise identical for any thread count, except when the
  * library splits the key range across threads (few query rows, long keys);
  * then they agree to rounding.

@@ -24,6 +24,7 @@
 #include <limits>
 #include <vector>
 
+#include "src/elem_type.h"
 #include "src/kernels/workspace.h"
 
 // Per-target code:
@@ -94,22 +95,48 @@ class ScratchCarver {
   float* next_;
 };
 
-// Copies rows [first, first + count) of a [*, dim] strided matrix into
-// `dst` rows of `dst_stride` floats, zero-filling columns [dim, dst_stride).
-void PackRows(const float* src, int64_t row_stride, int64_t col_stride,
-              size_t count, size_t dim, float* HWY_RESTRICT dst,
-              size_t dst_stride) {
+// Copies `count` rows of `dim` elements of type `type`, starting at element
+// offset `first` of `base`, into `dst` rows of `dst_stride` floats (widening
+// BF16/F16), zero-filling columns [dim, dst_stride).
+template <class D>
+void PackRows(D d, const void* base, ElemType type, int64_t first,
+              int64_t row_stride, int64_t col_stride, size_t count, size_t dim,
+              float* HWY_RESTRICT dst, size_t dst_stride) {
+  const size_t N = hn::Lanes(d);
   for (size_t r = 0; r < count; ++r) {
-    const float* row = src + static_cast<int64_t>(r) * row_stride;
-    float* out = dst + r * dst_stride;
+    const int64_t row = first + static_cast<int64_t>(r) * row_stride;
+    float* HWY_RESTRICT out = dst + r * dst_stride;
+    size_t c = 0;
     if (col_stride == 1) {
-      std::memcpy(out, row, dim * sizeof(float));
-    } else {
-      for (size_t c = 0; c < dim; ++c) {
-        out[c] = row[static_cast<int64_t>(c) * col_stride];
+      if (type == ElemType::kF32) {
+        std::memcpy(out, static_cast<const float*>(base) + row,
+                    dim * sizeof(float));
+        c = dim;
+      } else if (type == ElemType::kBF16) {
+        const hn::Rebind<hwy::bfloat16_t, D> dbf;
+        const hwy::bfloat16_t* src =
+            static_cast<const hwy::bfloat16_t*>(base) + row;
+        for (; c + N <= dim; c += N) {
+          hn::StoreU(hn::PromoteTo(d, hn::LoadU(dbf, src + c)), d, out + c);
+        }
+      } else {
+#if !(HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_SSE4 || \
+      HWY_TARGET == HWY_SSSE3)
+        // Hardware half conversion (F16C, NEON, SVE); hwy 1.0.3's emulation
+        // for older targets mishandles Inf/NaN, so those take the scalar path.
+        const hn::Rebind<hwy::float16_t, D> dh;
+        const hwy::float16_t* src =
+            static_cast<const hwy::float16_t*>(base) + row;
+        for (; c + N <= dim; c += N) {
+          hn::StoreU(hn::PromoteTo(d, hn::LoadU(dh, src + c)), d, out + c);
+        }
+#endif
       }
     }
-    for (size_t c = dim; c < dst_stride; ++c) out[c] = 0.0f;
+    for (; c < dim; ++c) {
+      out[c] = LoadElem(base, row + static_cast<int64_t>(c) * col_stride, type);
+    }
+    for (c = dim; c < dst_stride; ++c) out[c] = 0.0f;
   }
 }
 
@@ -191,8 +218,10 @@ void Attend(const Problem& p, const Task& t) {
   const size_t bc = static_cast<size_t>(keys_per_block);
   const size_t q_tile_floats = dot_form ? rt * dim_padded : rt * dim;
 
-  const bool k_in_place = p.k_strides[3] == 1 && (!dot_form || dim % N == 0);
-  const bool v_in_place = p.v_strides[3] == 1 && vdim % N == 0;
+  const bool k_in_place = p.k_type == ElemType::kF32 && p.k_strides[3] == 1 &&
+                          (!dot_form || dim % N == 0);
+  const bool v_in_place =
+      p.v_type == ElemType::kF32 && p.v_strides[3] == 1 && vdim % N == 0;
   const bool has_mask = p.mask_kind != MaskKind::kNone;
   // A mask that is the same for every row of the task: one scalar per key.
   const bool mask_per_key =
@@ -235,12 +264,15 @@ void Attend(const Problem& p, const Task& t) {
   const float q_scale = p.scale * kLog2e;
   std::memset(q_pack, 0, num_tiles * q_tile_floats * sizeof(float));
   for (size_t r = 0; r < rows; ++r) {
-    const float* src = p.q + t.batch * p.q_strides[0] +
-                       head_of(r) * p.q_strides[1] + pos_of(r) * p.q_strides[2];
+    const int64_t src = t.batch * p.q_strides[0] + head_of(r) * p.q_strides[1] +
+                        pos_of(r) * p.q_strides[2];
     float* tile = q_pack + (r / rt) * q_tile_floats;
     const size_t lane = r % rt;
     for (size_t e = 0; e < dim; ++e) {
-      const float x = src[static_cast<int64_t>(e) * p.q_strides[3]] * q_scale;
+      const float x =
+          LoadElem(p.q, src + static_cast<int64_t>(e) * p.q_strides[3],
+                   p.q_type) *
+          q_scale;
       if (dot_form) {
         tile[lane * dim_padded + e] = x;
       } else {
@@ -287,10 +319,12 @@ void Attend(const Problem& p, const Task& t) {
   std::fill(row_sum, row_sum + rows_padded, 0.0f);
   std::memset(o_acc, 0, rows_padded * vdim_padded * sizeof(float));
 
-  const float* k_head =
-      p.k + t.batch * p.k_strides[0] + t.kv_head * p.k_strides[1];
-  const float* v_head =
-      p.v + t.batch * p.v_strides[0] + t.kv_head * p.v_strides[1];
+  // Element offsets of this KV head; its rows are used in place only when
+  // they are f32 with unit stride (then the pointers below are valid).
+  const int64_t k_head = t.batch * p.k_strides[0] + t.kv_head * p.k_strides[1];
+  const int64_t v_head = t.batch * p.v_strides[0] + t.kv_head * p.v_strides[1];
+  const float* k_f32 = static_cast<const float*>(p.k) + k_head;
+  const float* v_f32 = static_cast<const float*>(p.v) + v_head;
 
   for (int64_t j0 = t.kv_begin; j0 < t.kv_end; j0 += keys_per_block) {
     const int64_t j1 = std::min(t.kv_end, j0 + keys_per_block);
@@ -310,13 +344,13 @@ void Attend(const Problem& p, const Task& t) {
       const float* k_rows;
       size_t k_row_stride;
       if (k_in_place) {
-        k_rows = k_head + a * p.k_strides[2];
+        k_rows = k_f32 + a * p.k_strides[2];
         k_row_stride = static_cast<size_t>(p.k_strides[2]);
       } else {
         if (!k_packed) {
-          PackRows(k_head + j0 * p.k_strides[2], p.k_strides[2], p.k_strides[3],
-                   static_cast<size_t>(j1 - j0), dim, k_pack,
-                   dot_form ? dim_padded : dim);
+          PackRows(d, p.k, p.k_type, k_head + j0 * p.k_strides[2],
+                   p.k_strides[2], p.k_strides[3], static_cast<size_t>(j1 - j0),
+                   dim, k_pack, dot_form ? dim_padded : dim);
           k_packed = true;
         }
         k_row_stride = dot_form ? dim_padded : dim;
@@ -384,12 +418,13 @@ void Attend(const Problem& p, const Task& t) {
       const float* v_rows;
       size_t v_row_stride;
       if (v_in_place) {
-        v_rows = v_head + a * p.v_strides[2];
+        v_rows = v_f32 + a * p.v_strides[2];
         v_row_stride = static_cast<size_t>(p.v_strides[2]);
       } else {
         if (!v_packed) {
-          PackRows(v_head + j0 * p.v_strides[2], p.v_strides[2], p.v_strides[3],
-                   static_cast<size_t>(j1 - j0), vdim, v_pack, vdim_padded);
+          PackRows(d, p.v, p.v_type, v_head + j0 * p.v_strides[2],
+                   p.v_strides[2], p.v_strides[3], static_cast<size_t>(j1 - j0),
+                   vdim, v_pack, vdim_padded);
           v_packed = true;
         }
         v_row_stride = vdim_padded;
@@ -420,20 +455,16 @@ void Attend(const Problem& p, const Task& t) {
   for (size_t r = 0; r < rows; ++r) {
     const int64_t h = head_of(r);
     const int64_t i = pos_of(r);
-    float* dst = p.out + t.batch * p.out_strides[0] + h * p.out_strides[1] +
-                 i * p.out_strides[2];
+    const int64_t dst = t.batch * p.out_strides[0] + h * p.out_strides[1] +
+                        i * p.out_strides[2];
     const float* acc = o_acc + r * vdim_padded;
     const float sum = row_sum[r];
-    if (sum == 0.0f) {
-      // No visible key (or every weight underflowed): defined as 0.
-      for (size_t c = 0; c < vdim; ++c) {
-        dst[static_cast<int64_t>(c) * p.out_strides[3]] = 0.0f;
-      }
-    } else {
-      const float inv = 1.0f / sum;  // NaN stays NaN
-      for (size_t c = 0; c < vdim; ++c) {
-        dst[static_cast<int64_t>(c) * p.out_strides[3]] = acc[c] * inv;
-      }
+    // No visible key (or every weight underflowed): defined as 0. NaN in
+    // `sum` stays NaN through the reciprocal.
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (size_t c = 0; c < vdim; ++c) {
+      StoreElem(p.out, dst + static_cast<int64_t>(c) * p.out_strides[3],
+                p.out_type, sum == 0.0f ? 0.0f : acc[c] * inv);
     }
     if (p.lse != nullptr) {
       float* lse = p.lse + t.batch * p.lse_strides[0] + h * p.lse_strides[1] +
