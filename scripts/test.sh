@@ -58,6 +58,11 @@ if stage "configure sanitizers" \
       -LE python || true
 fi
 
+# Arm: aarch64 cross build, every suite under qemu's NEON/SVE/SVE2 CPUs
+# (scripts/test_arm.sh, README "Arm"); about 4 minutes on 2 cores.
+stage "Arm (aarch64 under qemu)" \
+  env SDPA_ARM_BUILD="$build_root/arm" bash scripts/test_arm.sh || true
+
 echo
 echo "=== done in $((SECONDS - start_seconds)) s"
 if [[ ${#failed[@]} -gt 0 ]]; then
