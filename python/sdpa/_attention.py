@@ -1,9 +1,11 @@
 """sdpa.attention: NumPy arrays and torch CPU tensors in, same type out.
 
-Inputs are described to the C API in place: their data pointer and their
+Inputs are described to the C API in place: their data pointer, their dtype
+(float32, float16 or, for torch, bfloat16; itemsize 4 or 2) and their
 strides (bytes / itemsize for NumPy, torch's own element strides), so
-transposed, sliced, reversed and broadcast (stride 0) views cost no copy.
-Only the output (and lse) are allocated here.
+transposed, sliced, reversed and broadcast (stride 0) views cost no copy,
+and half-precision inputs are not widened here. Only the output (of
+out_dtype) and lse (float32) are allocated here.
 """
 
 import ctypes
@@ -43,22 +45,89 @@ class _View:
         return ctypes.pointer(self.tensor)
 
 
-def _sdpa_dtype(name, dtype_name, allow_bool):
-    if dtype_name == "float32":
-        return _capi.DTYPE_F32
-    if allow_bool and dtype_name == "bool":
-        return _capi.DTYPE_BOOL
-    wanted = "float32 or bool" if allow_bool else "float32"
+# The dtypes q, k and v may have, by name; out may have the same ones.
+# NumPy has no bfloat16.
+_FLOATS = {
+    "numpy": {"float32": _capi.DTYPE_F32, "float16": _capi.DTYPE_F16},
+    "torch": {
+        "float32": _capi.DTYPE_F32,
+        "float16": _capi.DTYPE_F16,
+        "bfloat16": _capi.DTYPE_BF16,
+    },
+}
+_MASK_DTYPES = {"float32": _capi.DTYPE_F32, "bool": _capi.DTYPE_BOOL}
+_KIND_NAME = {"numpy": "a NumPy array", "torch": "a torch tensor"}
+_CONVERT_HINT = {"numpy": ".astype(np.float32)", "torch": ".float()"}
+
+
+def _one_of(names):
+    names = list(names)
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+def _sdpa_dtype(name, dtype_name, kind, allow_bool):
+    """The sdpa_dtype of argument `name`, an array of `kind` ("numpy" or
+    "torch") whose dtype is called dtype_name. A mask (allow_bool) may be
+    float32 or bool, as in the C API; q, k and v any float of _FLOATS."""
+    allowed = _MASK_DTYPES if allow_bool else _FLOATS[kind]
+    if dtype_name in allowed:
+        return allowed[dtype_name]
     raise unsupported(
-        "%s has dtype %s; only %s is supported (convert it explicitly, e.g. "
-        ".astype(np.float32), if a copy is acceptable)" % (name, dtype_name, wanted)
+        "%s has dtype %s; only %s is supported%s (convert it explicitly, "
+        "e.g. %s, if a copy is acceptable)"
+        % (
+            name,
+            dtype_name,
+            _one_of(allowed),
+            "" if allow_bool else " for " + _KIND_NAME[kind],
+            _CONVERT_HINT[kind],
+        )
     )
+
+
+def _dtype_name(dtype, torch):
+    """"float16" for np.float16, np.dtype("float16"), torch.float16 or
+    "float16"; None if dtype names no dtype at all."""
+    if torch is not None and isinstance(dtype, torch.dtype):
+        return str(dtype).replace("torch.", "")
+    if isinstance(dtype, str) and dtype in _FLOATS["torch"]:
+        return dtype  # "bfloat16" too, which np.dtype does not know
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return None
+
+
+def _out_dtype(out_dtype, q, torch):
+    """(name, sdpa_dtype) of the output: q's dtype for None, else out_dtype,
+    which must be one of the floats q's kind (NumPy or torch) has."""
+    kind = "numpy" if torch is None else "torch"
+    if out_dtype is None:
+        name = str(q.dtype).replace("torch.", "")  # q's view accepted it
+    else:
+        name = _dtype_name(out_dtype, sys.modules.get("torch"))
+        if name is None:
+            raise invalid(
+                "out_dtype must be None or a dtype (e.g. %s), got %r"
+                % ("np.float16" if torch is None else "torch.bfloat16", out_dtype)
+            )
+    if name not in _FLOATS[kind]:
+        if kind == "numpy" and name == "bfloat16":
+            raise unsupported(
+                "out_dtype is bfloat16, but q is a NumPy array, so the output "
+                "is one too, and NumPy has no bfloat16 (pass torch tensors)"
+            )
+        raise unsupported(
+            "out_dtype is %s; the output is %s, like q, and only %s is "
+            "supported for it" % (name, _KIND_NAME[kind], _one_of(_FLOATS[kind]))
+        )
+    return name, _FLOATS[kind][name]
 
 
 def _numpy_view(name, x, allow_bool):
     if not x.dtype.isnative:
         raise unsupported("%s has non-native byte order (%s)" % (name, x.dtype.str))
-    dtype = _sdpa_dtype(name, str(x.dtype), allow_bool)
+    dtype = _sdpa_dtype(name, str(x.dtype), "numpy", allow_bool)
     itemsize = x.itemsize
     for axis, stride in enumerate(x.strides):
         if stride % itemsize:
@@ -82,7 +151,7 @@ def _torch_view(name, x, torch, allow_bool):
         raise unsupported("%s is on device %s; only CPU tensors" % (name, x.device))
     if x.layout != torch.strided:
         raise unsupported("%s has layout %s; only strided tensors" % (name, x.layout))
-    dtype = _sdpa_dtype(name, str(x.dtype).replace("torch.", ""), allow_bool)
+    dtype = _sdpa_dtype(name, str(x.dtype).replace("torch.", ""), "torch", allow_bool)
     return _View(x, x.data_ptr(), tuple(x.shape), x.stride(), dtype)
 
 
@@ -174,14 +243,20 @@ def attention(
     return_lse=False,
     threads=None,
     isa=None,
+    out_dtype=None,
 ):
     """O = softmax(q·kᵀ·scale + mask)·v, computed by libsdpa.
 
     Args:
-      q: [B, Hq, Tq, Dk] float32 (or 3-D [Hq, Tq, Dk]); a numpy.ndarray or a
-        CPU torch.Tensor, with any strides (no copy is made).
+      q: [B, Hq, Tq, Dk] (or 3-D [Hq, Tq, Dk]); a numpy.ndarray or a CPU
+        torch.Tensor, with any strides (no copy is made). float32 or float16
+        (NumPy), float32, float16 or bfloat16 (torch).
       k: [B, Hkv, Tk, Dk], Hq a multiple of Hkv (grouped-query attention).
       v: [B, Hkv, Tk, Dv].
+        q, k and v may each have any of those dtypes (e.g. float32 q with a
+        bfloat16 k/v cache): they are read as they are, the arithmetic is
+        float32, and a float16/bfloat16 output is rounded (to nearest even)
+        once, at the end.
       mask: None, or bool (True = keep) or float32 (added to the scaled
         scores), broadcastable to [B, Hq, Tq, Tk] ([Hq, Tq, Tk] for 3-D).
       causal: None, "top_left" (query i sees keys j <= i) or "bottom_right"
@@ -196,9 +271,13 @@ def attention(
         output is 0).
       threads: None for all hardware threads, or a count.
       isa: None for the best available, or a name from available_isas().
+      out_dtype: None for q's dtype, else float32 or float16 (np.float16,
+        "float16", ...; a NumPy output) or float32, float16 or bfloat16
+        (torch.bfloat16, ...; a torch output).
 
     Returns:
-      out [B, Hq, Tq, Dv] of q's type (numpy or torch), or (out, lse).
+      out [B, Hq, Tq, Dv] of q's type (numpy or torch) and of out_dtype, or
+      (out, lse); lse is always float32.
 
     Raises:
       SdpaError (a ValueError and a RuntimeError) with the library's message.
@@ -240,21 +319,23 @@ def attention(
     window_left, window_right = _window(window)
     scale_value = _scale(scale)
 
+    out_name, out_sdpa_dtype = _out_dtype(out_dtype, q, torch)
+
     out_shape = (batch, q_heads, q_len, value_dim)
     lse_shape = (batch, q_heads, q_len)
     if torch is not None:
-        out = torch.empty(out_shape, dtype=torch.float32)
+        out = torch.empty(out_shape, dtype=getattr(torch, out_name))
         lse = torch.empty(lse_shape, dtype=torch.float32) if return_lse else None
         out_ptr = out.data_ptr()
         lse_ptr = lse.data_ptr() if return_lse else None
     else:
-        out = np.empty(out_shape, dtype=np.float32)
+        out = np.empty(out_shape, dtype=out_name)
         lse = np.empty(lse_shape, dtype=np.float32) if return_lse else None
         out_ptr = out.ctypes.data
         lse_ptr = lse.ctypes.data if return_lse else None
     out_tensor = _capi.Tensor(
         out_ptr,
-        _capi.DTYPE_F32,
+        out_sdpa_dtype,
         out_shape,
         (q_heads * q_len * value_dim, q_len * value_dim, value_dim, 1),
     )
