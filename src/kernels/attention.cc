@@ -199,286 +199,364 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
   }
 }
 
-void Attend(const Problem& p, const Task& t) {
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  const int64_t group = p.q_heads / p.kv_heads;
-  const int64_t num_q = t.q_end - t.q_begin;
-  const size_t rows = static_cast<size_t>(group * num_q);
-  const size_t dim = static_cast<size_t>(p.head_dim);
-  const size_t vdim = static_cast<size_t>(p.value_dim);
-  const size_t dim_padded = RoundUp(dim, N);
-  const size_t vdim_padded = RoundUp(vdim, N);
-  const size_t vvecs = vdim_padded / N;
-  const bool dot_form = UseDotForm(rows, N);
-  const size_t q_vecs =
-      dot_form ? 1 : std::min<size_t>(kQkQueryVecs, (rows + N - 1) / N);
-  const size_t rt = q_vecs * N;  // rows per tile = lanes of one score row
-  const size_t num_tiles = (rows + rt - 1) / rt;
-  const size_t rows_padded = num_tiles * rt;
-  const int64_t keys_per_block = dot_form ? kKeysPerDecodeBlock : kKeysPerBlock;
-  const size_t bc = static_cast<size_t>(keys_per_block);
-  const size_t q_tile_floats = dot_form ? rt * dim_padded : rt * dim;
+// One task, planned once from the problem: its tiles, which operands are
+// used in place and which are packed, and its scratch.
+class TaskRunner {
+ public:
+  TaskRunner(const Problem& p, const Task& t);
+  void Run();
 
-  const bool k_in_place = p.k_type == ElemType::kF32 && p.k_strides[3] == 1 &&
-                          (!dot_form || dim % N == 0);
-  const bool v_in_place =
-      p.v_type == ElemType::kF32 && p.v_strides[3] == 1 && vdim % N == 0;
-  const bool has_mask = p.mask_kind != MaskKind::kNone;
-  // A mask that is the same for every row of the task: one scalar per key.
-  const bool mask_per_key =
-      has_mask && p.mask_strides[1] == 0 && p.mask_strides[2] == 0;
-
-  // Scratch layout.
-  size_t floats = ScratchCarver::Size(num_tiles * q_tile_floats) +
-                  ScratchCarver::Size(rows_padded * vdim_padded) +
-                  3 * ScratchCarver::Size(rows_padded) +
-                  4 * ScratchCarver::Size(rows_padded) +  // int64 first/last
-                  2 * ScratchCarver::Size(rt) + ScratchCarver::Size(bc * rt) +
-                  (has_mask ? ScratchCarver::Size(bc * rt) : 0) +
-                  (k_in_place ? 0 : ScratchCarver::Size(bc * dim_padded)) +
-                  (v_in_place ? 0 : ScratchCarver::Size(bc * vdim_padded));
-  ScratchCarver carve(ThreadScratch(floats));
-  float* q_pack = carve.Take(num_tiles * q_tile_floats);
-  float* o_acc = carve.Take(rows_padded * vdim_padded);
-  float* row_max = carve.Take(rows_padded);
-  float* row_sum = carve.Take(rows_padded);
-  float* alpha = carve.Take(rows_padded);
-  int64_t* first = reinterpret_cast<int64_t*>(carve.Take(2 * rows_padded));
-  int64_t* last = reinterpret_cast<int64_t*>(carve.Take(2 * rows_padded));
-  float* first_rel = carve.Take(rt);
-  float* last_rel = carve.Take(rt);
-  float* s_tile = carve.Take(bc * rt);
-  float* mask_tile = has_mask ? carve.Take(bc * rt) : nullptr;
-  float* k_pack = k_in_place ? nullptr : carve.Take(bc * dim_padded);
-  float* v_pack = v_in_place ? nullptr : carve.Take(bc * vdim_padded);
-
+ private:
   // Row r of the task is query head kv_head * group + r / num_q at position
   // q_begin + r % num_q.
-  auto head_of = [&](size_t r) {
-    return t.kv_head * group + static_cast<int64_t>(r) / num_q;
-  };
-  auto pos_of = [&](size_t r) {
-    return t.q_begin + static_cast<int64_t>(r) % num_q;
-  };
+  int64_t HeadOf(size_t r) const {
+    return t_.kv_head * group_ + static_cast<int64_t>(r) / num_q_;
+  }
+  int64_t PosOf(size_t r) const {
+    return t_.q_begin + static_cast<int64_t>(r) % num_q_;
+  }
+  void CarveScratch();
+  void PackQueries();
+  void ComputeVisibleRanges();
 
-  // Pack Q, pre-scaled into the log2 domain.
-  const float q_scale = p.scale * kLog2e;
-  std::memset(q_pack, 0, num_tiles * q_tile_floats * sizeof(float));
-  for (size_t r = 0; r < rows; ++r) {
-    const int64_t src = t.batch * p.q_strides[0] + head_of(r) * p.q_strides[1] +
-                        pos_of(r) * p.q_strides[2];
-    float* tile = q_pack + (r / rt) * q_tile_floats;
-    const size_t lane = r % rt;
-    for (size_t e = 0; e < dim; ++e) {
+  // What one K/V block [j0, j1) has prepared so far, shared by its tiles.
+  struct Block {
+    int64_t j0, j1;
+    bool k_packed = false, v_packed = false;
+    int v_finite = -1;  // unknown until a masked tile needs to know
+  };
+  // Rows [a, b) of K or V as f32 rows, in place or packed on first use.
+  const float* KeyRows(Block& block, int64_t a, size_t* row_stride);
+  const float* ValueRows(Block& block, int64_t a, size_t* row_stride);
+  TileMasks BuildMasks(size_t tile, int64_t a, size_t num_keys,
+                       bool range_masked);
+  void ProcessTile(Block& block, size_t tile);
+  void WriteRows();
+
+  const hn::ScalableTag<float> d_;
+  const Problem& p_;
+  const Task& t_;
+  const size_t lanes_;
+  const int64_t group_, num_q_;
+  const size_t rows_, dim_, vdim_, dim_padded_, vdim_padded_;
+  const bool dot_form_;
+  const size_t q_vecs_;
+  const size_t rt_;  // rows per tile = lanes of one score row
+  const size_t num_tiles_, rows_padded_;
+  const int64_t keys_per_block_;
+  const size_t bc_;
+  const size_t q_tile_floats_;
+  const bool k_in_place_, v_in_place_, has_mask_;
+  // A mask that is the same for every row of the task: one scalar per key.
+  const bool mask_per_key_;
+  // Element offsets of this KV head.
+  const int64_t k_head_, v_head_;
+
+  float *q_pack_, *o_acc_, *row_max_, *row_sum_, *alpha_;
+  int64_t *first_, *last_;  // visible keys of each row, inclusive
+  float *first_rel_, *last_rel_, *s_tile_, *mask_tile_, *k_pack_, *v_pack_;
+  std::vector<TileRange> ranges_;
+};
+
+TaskRunner::TaskRunner(const Problem& p, const Task& t)
+    : p_(p),
+      t_(t),
+      lanes_(hn::Lanes(d_)),
+      group_(p.q_heads / p.kv_heads),
+      num_q_(t.q_end - t.q_begin),
+      rows_(static_cast<size_t>(group_ * num_q_)),
+      dim_(static_cast<size_t>(p.head_dim)),
+      vdim_(static_cast<size_t>(p.value_dim)),
+      dim_padded_(RoundUp(dim_, lanes_)),
+      vdim_padded_(RoundUp(vdim_, lanes_)),
+      dot_form_(UseDotForm(rows_, lanes_)),
+      q_vecs_(dot_form_ ? 1
+                        : std::min<size_t>(kQkQueryVecs,
+                                           (rows_ + lanes_ - 1) / lanes_)),
+      rt_(q_vecs_ * lanes_),
+      num_tiles_((rows_ + rt_ - 1) / rt_),
+      rows_padded_(num_tiles_ * rt_),
+      keys_per_block_(dot_form_ ? kKeysPerDecodeBlock : kKeysPerBlock),
+      bc_(static_cast<size_t>(keys_per_block_)),
+      q_tile_floats_(dot_form_ ? rt_ * dim_padded_ : rt_ * dim_),
+      k_in_place_(p.k_type == ElemType::kF32 && p.k_strides[3] == 1 &&
+                  (!dot_form_ || dim_ % lanes_ == 0)),
+      v_in_place_(p.v_type == ElemType::kF32 && p.v_strides[3] == 1 &&
+                  vdim_ % lanes_ == 0),
+      has_mask_(p.mask_kind != MaskKind::kNone),
+      mask_per_key_(has_mask_ && p.mask_strides[1] == 0 &&
+                    p.mask_strides[2] == 0),
+      k_head_(t.batch * p.k_strides[0] + t.kv_head * p.k_strides[1]),
+      v_head_(t.batch * p.v_strides[0] + t.kv_head * p.v_strides[1]),
+      ranges_(num_tiles_) {
+  CarveScratch();
+}
+
+void TaskRunner::CarveScratch() {
+  using C = ScratchCarver;
+  const size_t floats = C::Size(num_tiles_ * q_tile_floats_) +
+                        C::Size(rows_padded_ * vdim_padded_) +
+                        3 * C::Size(rows_padded_) +
+                        2 * C::Size(2 * rows_padded_) +  // int64 first/last
+                        2 * C::Size(rt_) + C::Size(bc_ * rt_) +
+                        (has_mask_ ? C::Size(bc_ * rt_) : 0) +
+                        (k_in_place_ ? 0 : C::Size(bc_ * dim_padded_)) +
+                        (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_));
+  ScratchCarver carve(ThreadScratch(floats));
+  q_pack_ = carve.Take(num_tiles_ * q_tile_floats_);
+  o_acc_ = carve.Take(rows_padded_ * vdim_padded_);
+  row_max_ = carve.Take(rows_padded_);
+  row_sum_ = carve.Take(rows_padded_);
+  alpha_ = carve.Take(rows_padded_);
+  first_ = reinterpret_cast<int64_t*>(carve.Take(2 * rows_padded_));
+  last_ = reinterpret_cast<int64_t*>(carve.Take(2 * rows_padded_));
+  first_rel_ = carve.Take(rt_);
+  last_rel_ = carve.Take(rt_);
+  s_tile_ = carve.Take(bc_ * rt_);
+  mask_tile_ = has_mask_ ? carve.Take(bc_ * rt_) : nullptr;
+  k_pack_ = k_in_place_ ? nullptr : carve.Take(bc_ * dim_padded_);
+  v_pack_ = v_in_place_ ? nullptr : carve.Take(bc_ * vdim_padded_);
+}
+
+// Q, widened to f32 and pre-scaled into the log2 domain: transposed
+// (qt[e][row]) for the rows-in-lanes form, row-major for the dot form.
+void TaskRunner::PackQueries() {
+  const float q_scale = p_.scale * kLog2e;
+  std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
+  for (size_t r = 0; r < rows_; ++r) {
+    const int64_t src = t_.batch * p_.q_strides[0] +
+                        HeadOf(r) * p_.q_strides[1] +
+                        PosOf(r) * p_.q_strides[2];
+    float* tile = q_pack_ + (r / rt_) * q_tile_floats_;
+    const size_t lane = r % rt_;
+    for (size_t e = 0; e < dim_; ++e) {
       const float x =
-          LoadElem(p.q, src + static_cast<int64_t>(e) * p.q_strides[3],
-                   p.q_type) *
+          LoadElem(p_.q, src + static_cast<int64_t>(e) * p_.q_strides[3],
+                   p_.q_type) *
           q_scale;
-      if (dot_form) {
-        tile[lane * dim_padded + e] = x;
+      if (dot_form_) {
+        tile[lane * dim_padded_ + e] = x;
       } else {
-        tile[e * rt + lane] = x;
+        tile[e * rt_ + lane] = x;
       }
     }
   }
+}
 
-  // Visible key range of every row within [kv_begin, kv_end).
+// The keys of [kv_begin, kv_end) each row may see (causal and window rules),
+// and their hull over each tile.
+void TaskRunner::ComputeVisibleRanges() {
   constexpr int64_t kNone = std::numeric_limits<int64_t>::max() / 4;
-  for (size_t r = 0; r < rows_padded; ++r) {
-    int64_t lo = t.kv_begin;
-    int64_t hi = t.kv_end - 1;
-    if (r < rows) {
-      const int64_t diag = pos_of(r) + p.diag_offset;
-      if (p.left >= 0) lo = std::max(lo, diag - p.left);
-      if (p.right >= 0) hi = std::min(hi, diag + p.right);
+  for (size_t r = 0; r < rows_padded_; ++r) {
+    int64_t lo = t_.kv_begin;
+    int64_t hi = t_.kv_end - 1;
+    if (r < rows_) {
+      const int64_t diag = PosOf(r) + p_.diag_offset;
+      if (p_.left >= 0) lo = std::max(lo, diag - p_.left);
+      if (p_.right >= 0) hi = std::min(hi, diag + p_.right);
     }
-    if (r >= rows || lo > hi) {
+    if (r >= rows_ || lo > hi) {
       lo = kNone;
       hi = -kNone;
     }
-    first[r] = lo;
-    last[r] = hi;
+    first_[r] = lo;
+    last_[r] = hi;
   }
-  std::vector<TileRange> ranges(num_tiles);
-  for (size_t tile = 0; tile < num_tiles; ++tile) {
-    TileRange& range = ranges[tile];
+  for (size_t tile = 0; tile < num_tiles_; ++tile) {
+    TileRange& range = ranges_[tile];
     range = {kNone, -kNone, kNone, -kNone, true};
     // Padding rows (r >= rows) are computed but never written out: they
     // must not force masking on every block.
-    for (size_t r = tile * rt; r < std::min(rows, (tile + 1) * rt); ++r) {
-      range.max_first = std::max(range.max_first, first[r]);
-      range.min_last = std::min(range.min_last, last[r]);
-      if (first[r] > last[r]) continue;
+    for (size_t r = tile * rt_; r < std::min(rows_, (tile + 1) * rt_); ++r) {
+      range.max_first = std::max(range.max_first, first_[r]);
+      range.min_last = std::min(range.min_last, last_[r]);
+      if (first_[r] > last_[r]) continue;
       range.empty = false;
-      range.min_first = std::min(range.min_first, first[r]);
-      range.max_last = std::max(range.max_last, last[r]);
+      range.min_first = std::min(range.min_first, first_[r]);
+      range.max_last = std::max(range.max_last, last_[r]);
     }
   }
+}
 
+const float* TaskRunner::KeyRows(Block& block, int64_t a, size_t* row_stride) {
+  if (k_in_place_) {
+    *row_stride = static_cast<size_t>(p_.k_strides[2]);
+    return static_cast<const float*>(p_.k) + k_head_ + a * p_.k_strides[2];
+  }
+  *row_stride = dot_form_ ? dim_padded_ : dim_;
+  if (!block.k_packed) {
+    PackRows(d_, p_.k, p_.k_type, k_head_ + block.j0 * p_.k_strides[2],
+             p_.k_strides[2], p_.k_strides[3],
+             static_cast<size_t>(block.j1 - block.j0), dim_, k_pack_,
+             *row_stride);
+    block.k_packed = true;
+  }
+  return k_pack_ + static_cast<size_t>(a - block.j0) * *row_stride;
+}
+
+const float* TaskRunner::ValueRows(Block& block, int64_t a,
+                                   size_t* row_stride) {
+  if (v_in_place_) {
+    *row_stride = static_cast<size_t>(p_.v_strides[2]);
+    return static_cast<const float*>(p_.v) + v_head_ + a * p_.v_strides[2];
+  }
+  *row_stride = vdim_padded_;
+  if (!block.v_packed) {
+    PackRows(d_, p_.v, p_.v_type, v_head_ + block.j0 * p_.v_strides[2],
+             p_.v_strides[2], p_.v_strides[3],
+             static_cast<size_t>(block.j1 - block.j0), vdim_, v_pack_,
+             vdim_padded_);
+    block.v_packed = true;
+  }
+  return v_pack_ + static_cast<size_t>(a - block.j0) * *row_stride;
+}
+
+// Per-lane visible ranges relative to key a (only for tiles that straddle a
+// causal/window boundary), and the mask in the log2 domain.
+TileMasks TaskRunner::BuildMasks(size_t tile, int64_t a, size_t num_keys,
+                                 bool range_masked) {
+  TileMasks masks;
+  const int64_t bc = static_cast<int64_t>(bc_);
+  if (range_masked) {
+    for (size_t lane = 0; lane < rt_; ++lane) {
+      const size_t r = tile * rt_ + lane;
+      const int64_t lo = std::max<int64_t>(first_[r] - a, -1);
+      const int64_t hi = std::min<int64_t>(last_[r] - a, bc);
+      first_rel_[lane] = static_cast<float>(std::min<int64_t>(lo, bc + 1));
+      last_rel_[lane] = static_cast<float>(std::max<int64_t>(hi, -2));
+    }
+    masks.first = first_rel_;
+    masks.last = last_rel_;
+  }
+  if (!has_mask_) return masks;
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  std::fill(row_max, row_max + rows_padded, neg_inf);
-  std::fill(row_sum, row_sum + rows_padded, 0.0f);
-  std::memset(o_acc, 0, rows_padded * vdim_padded * sizeof(float));
-
-  // Element offsets of this KV head; its rows are used in place only when
-  // they are f32 with unit stride (then the pointers below are valid).
-  const int64_t k_head = t.batch * p.k_strides[0] + t.kv_head * p.k_strides[1];
-  const int64_t v_head = t.batch * p.v_strides[0] + t.kv_head * p.v_strides[1];
-  const float* k_f32 = static_cast<const float*>(p.k) + k_head;
-  const float* v_f32 = static_cast<const float*>(p.v) + v_head;
-
-  for (int64_t j0 = t.kv_begin; j0 < t.kv_end; j0 += keys_per_block) {
-    const int64_t j1 = std::min(t.kv_end, j0 + keys_per_block);
-    bool k_packed = false, v_packed = false;
-    int v_finite = -1;  // unknown until a masked tile needs to know
-    for (size_t tile = 0; tile < num_tiles; ++tile) {
-      const TileRange& range = ranges[tile];
-      if (range.empty) continue;
-      const int64_t a = std::max(j0, range.min_first);
-      const int64_t b = std::min(j1, range.max_last + 1);
-      if (a >= b) continue;  // the whole tile is blind to this block
-      const size_t num_keys = static_cast<size_t>(b - a);
-      const bool range_masked =
-          !(range.max_first <= a && range.min_last >= b - 1);
-
-      // K rows [a, b).
-      const float* k_rows;
-      size_t k_row_stride;
-      if (k_in_place) {
-        k_rows = k_f32 + a * p.k_strides[2];
-        k_row_stride = static_cast<size_t>(p.k_strides[2]);
-      } else {
-        if (!k_packed) {
-          PackRows(d, p.k, p.k_type, k_head + j0 * p.k_strides[2],
-                   p.k_strides[2], p.k_strides[3], static_cast<size_t>(j1 - j0),
-                   dim, k_pack, dot_form ? dim_padded : dim);
-          k_packed = true;
-        }
-        k_row_stride = dot_form ? dim_padded : dim;
-        k_rows = k_pack + static_cast<size_t>(a - j0) * k_row_stride;
-      }
-      const float* q_tile = q_pack + tile * q_tile_floats;
-      const size_t tile_rows = std::min(rt, rows - tile * rt);
-      QkForTile(d, dot_form, q_vecs, q_tile, rt, tile_rows, dim, dim_padded,
-                k_rows, k_row_stride, num_keys, s_tile);
-
-      TileMasks masks;
-      if (range_masked) {
-        for (size_t lane = 0; lane < rt; ++lane) {
-          const size_t r = tile * rt + lane;
-          const int64_t lo = std::max<int64_t>(first[r] - a, -1);
-          const int64_t hi = std::min<int64_t>(last[r] - a, bc);
-          first_rel[lane] = static_cast<float>(std::min<int64_t>(lo, bc + 1));
-          last_rel[lane] = static_cast<float>(std::max<int64_t>(hi, -2));
-        }
-        masks.first = first_rel;
-        masks.last = last_rel;
-      }
-      if (has_mask) {
-        const bool additive = p.mask_kind == MaskKind::kAdditiveF32;
-        auto mask_value = [&](int64_t offset) {
-          if (additive) {
-            const float x = static_cast<const float*>(p.mask)[offset];
-            return x == neg_inf ? neg_inf : x * kLog2e;
-          }
-          return static_cast<const uint8_t*>(p.mask)[offset] ? 0.0f : neg_inf;
-        };
-        if (mask_per_key) {
-          const int64_t base =
-              t.batch * p.mask_strides[0] + a * p.mask_strides[3];
-          for (size_t kk = 0; kk < num_keys; ++kk) {
-            mask_tile[kk] =
-                mask_value(base + static_cast<int64_t>(kk) * p.mask_strides[3]);
-          }
-          masks.mask_row = mask_tile;
-        } else {
-          for (size_t lane = 0; lane < rt; ++lane) {
-            const size_t r = tile * rt + lane;
-            if (r >= rows) {
-              for (size_t kk = 0; kk < num_keys; ++kk) {
-                mask_tile[kk * rt + lane] = 0.0f;
-              }
-              continue;
-            }
-            const int64_t base =
-                t.batch * p.mask_strides[0] + head_of(r) * p.mask_strides[1] +
-                pos_of(r) * p.mask_strides[2] + a * p.mask_strides[3];
-            for (size_t kk = 0; kk < num_keys; ++kk) {
-              mask_tile[kk * rt + lane] = mask_value(
-                  base + static_cast<int64_t>(kk) * p.mask_strides[3]);
-            }
-          }
-          masks.mask_tile = mask_tile;
-        }
-      }
-      const size_t row0 = tile * rt;
-      OnlineSoftmaxTile(d, s_tile, rt, num_keys, masks, row_max + row0,
-                        row_sum + row0, alpha + row0);
-
-      // V rows [a, b).
-      const float* v_rows;
-      size_t v_row_stride;
-      if (v_in_place) {
-        v_rows = v_f32 + a * p.v_strides[2];
-        v_row_stride = static_cast<size_t>(p.v_strides[2]);
-      } else {
-        if (!v_packed) {
-          PackRows(d, p.v, p.v_type, v_head + j0 * p.v_strides[2],
-                   p.v_strides[2], p.v_strides[3], static_cast<size_t>(j1 - j0),
-                   vdim, v_pack, vdim_padded);
-          v_packed = true;
-        }
-        v_row_stride = vdim_padded;
-        v_rows = v_pack + static_cast<size_t>(a - j0) * v_row_stride;
-      }
-      const bool masked = range_masked || has_mask;
-      if (masked && v_finite < 0) {
-        v_finite =
-            AllFinite(d, v_rows - static_cast<size_t>(a - j0) * v_row_stride,
-                      static_cast<size_t>(j1 - j0), vdim, v_row_stride)
-                ? 1
-                : 0;
-      }
-      float* o_tile = o_acc + row0 * vdim_padded;
-      if (masked && v_finite == 0) {
-        PvBlock<kPvRows, kPvVecs, true>(d, s_tile, rt, tile_rows, num_keys,
-                                        v_rows, v_row_stride, vvecs,
-                                        alpha + row0, o_tile, vdim_padded);
-      } else {
-        PvBlock<kPvRows, kPvVecs, false>(d, s_tile, rt, tile_rows, num_keys,
-                                         v_rows, v_row_stride, vvecs,
-                                         alpha + row0, o_tile, vdim_padded);
-      }
+  const bool additive = p_.mask_kind == MaskKind::kAdditiveF32;
+  auto mask_value = [&](int64_t offset) {
+    if (additive) {
+      const float x = static_cast<const float*>(p_.mask)[offset];
+      return x == neg_inf ? neg_inf : x * kLog2e;
+    }
+    return static_cast<const uint8_t*>(p_.mask)[offset] ? 0.0f : neg_inf;
+  };
+  const int64_t key_stride = p_.mask_strides[3];
+  if (mask_per_key_) {
+    const int64_t base = t_.batch * p_.mask_strides[0] + a * key_stride;
+    for (size_t kk = 0; kk < num_keys; ++kk) {
+      mask_tile_[kk] = mask_value(base + static_cast<int64_t>(kk) * key_stride);
+    }
+    masks.mask_row = mask_tile_;
+    return masks;
+  }
+  for (size_t lane = 0; lane < rt_; ++lane) {
+    const size_t r = tile * rt_ + lane;
+    if (r >= rows_) {
+      for (size_t kk = 0; kk < num_keys; ++kk) mask_tile_[kk * rt_ + lane] = 0;
+      continue;
+    }
+    const int64_t base = t_.batch * p_.mask_strides[0] +
+                         HeadOf(r) * p_.mask_strides[1] +
+                         PosOf(r) * p_.mask_strides[2] + a * key_stride;
+    for (size_t kk = 0; kk < num_keys; ++kk) {
+      mask_tile_[kk * rt_ + lane] =
+          mask_value(base + static_cast<int64_t>(kk) * key_stride);
     }
   }
+  masks.mask_tile = mask_tile_;
+  return masks;
+}
 
-  // Normalise and write out.
-  for (size_t r = 0; r < rows; ++r) {
-    const int64_t h = head_of(r);
-    const int64_t i = pos_of(r);
-    const int64_t dst = t.batch * p.out_strides[0] + h * p.out_strides[1] +
-                        i * p.out_strides[2];
-    const float* acc = o_acc + r * vdim_padded;
-    const float sum = row_sum[r];
+// S = Q·Kᵀ, masks, online softmax, O = O·alpha + P·V for one tile and the
+// keys of the block some row of the tile can see.
+void TaskRunner::ProcessTile(Block& block, size_t tile) {
+  const TileRange& range = ranges_[tile];
+  if (range.empty) return;
+  const int64_t a = std::max(block.j0, range.min_first);
+  const int64_t b = std::min(block.j1, range.max_last + 1);
+  if (a >= b) return;  // the whole tile is blind to this block
+  const size_t num_keys = static_cast<size_t>(b - a);
+  const bool range_masked = !(range.max_first <= a && range.min_last >= b - 1);
+  const size_t row0 = tile * rt_;
+  const size_t tile_rows = std::min(rt_, rows_ - row0);
+
+  size_t k_row_stride;
+  const float* k_rows = KeyRows(block, a, &k_row_stride);
+  QkForTile(d_, dot_form_, q_vecs_, q_pack_ + tile * q_tile_floats_, rt_,
+            tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys,
+            s_tile_);
+  const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
+  OnlineSoftmaxTile(d_, s_tile_, rt_, num_keys, masks, row_max_ + row0,
+                    row_sum_ + row0, alpha_ + row0);
+
+  size_t v_row_stride;
+  const float* v_rows = ValueRows(block, a, &v_row_stride);
+  const bool masked = range_masked || has_mask_;
+  if (masked && block.v_finite < 0) {
+    // Checked over the whole block once; hidden keys' Inf/NaN must not reach
+    // rows through 0 * Inf.
+    block.v_finite =
+        AllFinite(d_, v_rows - static_cast<size_t>(a - block.j0) * v_row_stride,
+                  static_cast<size_t>(block.j1 - block.j0), vdim_, v_row_stride)
+            ? 1
+            : 0;
+  }
+  float* o_tile = o_acc_ + row0 * vdim_padded_;
+  const size_t vvecs = vdim_padded_ / lanes_;
+  if (masked && block.v_finite == 0) {
+    PvBlock<kPvRows, kPvVecs, true>(d_, s_tile_, rt_, tile_rows, num_keys,
+                                    v_rows, v_row_stride, vvecs, alpha_ + row0,
+                                    o_tile, vdim_padded_);
+  } else {
+    PvBlock<kPvRows, kPvVecs, false>(d_, s_tile_, rt_, tile_rows, num_keys,
+                                     v_rows, v_row_stride, vvecs, alpha_ + row0,
+                                     o_tile, vdim_padded_);
+  }
+}
+
+// O / l (0 for a row that saw no key), lse = (m + log2 l)·ln 2.
+void TaskRunner::WriteRows() {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (size_t r = 0; r < rows_; ++r) {
+    const int64_t h = HeadOf(r);
+    const int64_t i = PosOf(r);
+    const int64_t dst = t_.batch * p_.out_strides[0] + h * p_.out_strides[1] +
+                        i * p_.out_strides[2];
+    const float* acc = o_acc_ + r * vdim_padded_;
+    const float sum = row_sum_[r];
     // No visible key (or every weight underflowed): defined as 0. NaN in
     // `sum` stays NaN through the reciprocal.
     const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
-    for (size_t c = 0; c < vdim; ++c) {
-      StoreElem(p.out, dst + static_cast<int64_t>(c) * p.out_strides[3],
-                p.out_type, sum == 0.0f ? 0.0f : acc[c] * inv);
+    for (size_t c = 0; c < vdim_; ++c) {
+      StoreElem(p_.out, dst + static_cast<int64_t>(c) * p_.out_strides[3],
+                p_.out_type, sum == 0.0f ? 0.0f : acc[c] * inv);
     }
-    if (p.lse != nullptr) {
-      float* lse = p.lse + t.batch * p.lse_strides[0] + h * p.lse_strides[1] +
-                   i * p.lse_strides[2];
+    if (p_.lse != nullptr) {
+      float* lse = p_.lse + t_.batch * p_.lse_strides[0] +
+                   h * p_.lse_strides[1] + i * p_.lse_strides[2];
       *lse = sum == 0.0f
                  ? neg_inf
-                 : static_cast<float>((static_cast<double>(row_max[r]) +
+                 : static_cast<float>((static_cast<double>(row_max_[r]) +
                                        std::log2(static_cast<double>(sum))) *
                                       kLn2);
     }
   }
 }
+
+void TaskRunner::Run() {
+  PackQueries();
+  ComputeVisibleRanges();
+  std::fill(row_max_, row_max_ + rows_padded_,
+            -std::numeric_limits<float>::infinity());
+  std::fill(row_sum_, row_sum_ + rows_padded_, 0.0f);
+  std::memset(o_acc_, 0, rows_padded_ * vdim_padded_ * sizeof(float));
+  // Key blocks outer, tiles inner: a K/V block stays in L2 for every tile.
+  for (int64_t j0 = t_.kv_begin; j0 < t_.kv_end; j0 += keys_per_block_) {
+    Block block{j0, std::min(t_.kv_end, j0 + keys_per_block_)};
+    for (size_t tile = 0; tile < num_tiles_; ++tile) ProcessTile(block, tile);
+  }
+  WriteRows();
+}
+
+void Attend(const Problem& p, const Task& t) { TaskRunner(p, t).Run(); }
 
 const KernelTable* GetKernelTable() {
   static const KernelTable table = {
