@@ -231,6 +231,10 @@ class TaskRunner {
   TileMasks BuildMasks(size_t tile, int64_t a, size_t num_keys,
                        bool range_masked);
   void ProcessTile(Block& block, size_t tile);
+  // O = O·alpha + P·V for one tile (prefetching V when decoding).
+  template <bool kSkipZeros>
+  void PvForTile(const float* v_rows, size_t v_row_stride, size_t vvecs,
+                 size_t row0, size_t tile_rows, size_t num_keys, float* o_tile);
   void WriteRows();
 
   const hn::ScalableTag<float> d_;
@@ -502,13 +506,26 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   float* o_tile = o_acc_ + row0 * vdim_padded_;
   const size_t vvecs = vdim_padded_ / lanes_;
   if (masked && block.v_finite == 0) {
-    PvBlock<kPvRows, kPvVecs, true>(d_, s_tile_, rt_, tile_rows, num_keys,
-                                    v_rows, v_row_stride, vvecs, alpha_ + row0,
-                                    o_tile, vdim_padded_);
+    PvForTile<true>(v_rows, v_row_stride, vvecs, row0, tile_rows, num_keys,
+                    o_tile);
   } else {
-    PvBlock<kPvRows, kPvVecs, false>(d_, s_tile_, rt_, tile_rows, num_keys,
-                                     v_rows, v_row_stride, vvecs, alpha_ + row0,
-                                     o_tile, vdim_padded_);
+    PvForTile<false>(v_rows, v_row_stride, vvecs, row0, tile_rows, num_keys,
+                     o_tile);
+  }
+}
+
+template <bool kSkipZeros>
+void TaskRunner::PvForTile(const float* v_rows, size_t v_row_stride,
+                           size_t vvecs, size_t row0, size_t tile_rows,
+                           size_t num_keys, float* o_tile) {
+  if (dot_form_) {
+    PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
+        d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
+        alpha_ + row0, o_tile, vdim_padded_);
+  } else {
+    PvBlock<kPvRows, kPvVecs, kSkipZeros, false>(
+        d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
+        alpha_ + row0, o_tile, vdim_padded_);
   }
 }
 

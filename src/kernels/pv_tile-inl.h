@@ -10,6 +10,7 @@
 #define SDPA_KERNELS_PV_TILE_INL_H_
 #endif
 
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 #include <stddef.h>
 
@@ -24,7 +25,11 @@ namespace hn = hwy::HWY_NAMESPACE;
 // kSkipZeros: a zero weight contributes nothing even when V holds Inf/NaN
 // (keys hidden from a row must not turn it NaN); slower, used only for blocks
 // that are both masked and hold non-finite V.
-template <int kRows, int kVecs, bool kSkipZeros, class D>
+// kPrefetch: decoding streams V from memory with little work per row, so the
+// hardware prefetchers fall behind; fetch kPrefetchValueRows rows ahead.
+constexpr size_t kPrefetchValueRows = 32;
+
+template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
 HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
                        size_t num_keys, const float* HWY_RESTRICT v,
                        size_t v_row_stride, const float* HWY_RESTRICT alpha,
@@ -56,6 +61,11 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
   for (size_t j = 0; j < num_keys; ++j) {
     const float* HWY_RESTRICT vj = v + j * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
+    if constexpr (kPrefetch) {
+      for (size_t c = 0; c < kVecs * N; c += 64 / sizeof(float)) {
+        hwy::Prefetch(vj + kPrefetchValueRows * v_row_stride + c);
+      }
+    }
     const V v0 = hn::LoadU(d, vj);
     const V v1 = kVecs > 1 ? hn::LoadU(d, vj + N) : v0;
     const V v2 = kVecs > 2 ? hn::LoadU(d, vj + 2 * N) : v0;
@@ -108,29 +118,29 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
 }
 
 // Rows [0, rows), one column chunk of exactly kVecs vectors.
-template <int kRows, int kVecs, bool kSkipZeros, class D>
+template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
 HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
                        size_t num_keys, const float* HWY_RESTRICT v,
                        size_t v_row_stride, const float* HWY_RESTRICT alpha,
                        float* HWY_RESTRICT o, size_t o_row_stride) {
   size_t r = 0;
   for (; r + kRows <= rows; r += kRows) {
-    PvTile<kRows, kVecs, kSkipZeros>(d, p + r, rt, num_keys, v, v_row_stride,
-                                     alpha + r, o + r * o_row_stride,
-                                     o_row_stride);
+    PvTile<kRows, kVecs, kSkipZeros, kPrefetch>(
+        d, p + r, rt, num_keys, v, v_row_stride, alpha + r,
+        o + r * o_row_stride, o_row_stride);
   }
   if constexpr (kRows > 1) {
     if (r < rows) {
       // One shorter tile for the remaining rows.
-      PvRows<kRows - 1, kVecs, kSkipZeros>(d, p + r, rt, rows - r, num_keys, v,
-                                           v_row_stride, alpha + r,
-                                           o + r * o_row_stride, o_row_stride);
+      PvRows<kRows - 1, kVecs, kSkipZeros, kPrefetch>(
+          d, p + r, rt, rows - r, num_keys, v, v_row_stride, alpha + r,
+          o + r * o_row_stride, o_row_stride);
     }
   }
 }
 
 // The whole update for `rows` rows and num_vecs vector columns.
-template <int kRows, int kVecs, bool kSkipZeros, class D>
+template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
 HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
                         size_t rows, size_t num_keys,
                         const float* HWY_RESTRICT v, size_t v_row_stride,
@@ -139,13 +149,14 @@ HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
   const size_t N = hn::Lanes(d);
   size_t c = 0;
   for (; c + kVecs <= num_vecs; c += kVecs) {
-    PvRows<kRows, kVecs, kSkipZeros>(d, p, rt, rows, num_keys, v + c * N,
-                                     v_row_stride, alpha, o + c * N,
-                                     o_row_stride);
+    PvRows<kRows, kVecs, kSkipZeros, kPrefetch>(d, p, rt, rows, num_keys,
+                                                v + c * N, v_row_stride, alpha,
+                                                o + c * N, o_row_stride);
   }
   for (; c < num_vecs; ++c) {
-    PvRows<kRows, 1, kSkipZeros>(d, p, rt, rows, num_keys, v + c * N,
-                                 v_row_stride, alpha, o + c * N, o_row_stride);
+    PvRows<kRows, 1, kSkipZeros, kPrefetch>(d, p, rt, rows, num_keys, v + c * N,
+                                            v_row_stride, alpha, o + c * N,
+                                            o_row_stride);
   }
 }
 
