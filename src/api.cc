@@ -5,6 +5,7 @@
 // `printf("%s: %s", sdpa_status_string(s), sdpa_last_error())` works in
 // either evaluation order.
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
@@ -18,6 +19,13 @@
 #include "src/validate.h"
 
 namespace {
+
+// The most threads a context may ask for. oneTBB numbers arena slots with
+// 16 bits (d1::slot_id): an arena of more than 65536 slots crashes when it
+// is first used or destroyed (found by fuzz/attention_fuzzer.cc), and one of
+// 65536 costs tens of MiB. oneTBB runs at most one worker per hardware
+// thread anyway, so no machine gains from more than this.
+constexpr int32_t kMaxThreads = 4096;
 
 // The message for sdpa_last_error. `fallback` is used when even storing the
 // message ran out of memory, so a failure never reads as success ("").
@@ -144,6 +152,13 @@ sdpa_status sdpa_context_create(const sdpa_context_options* options,
       }
       num_threads = options->num_threads;
       isa = options->isa;
+      if (num_threads > kMaxThreads) {
+        throw sdpa::Error(SDPA_ERROR_INVALID_ARGUMENT,
+                          "options->num_threads is " +
+                              std::to_string(num_threads) + "; at most " +
+                              std::to_string(kMaxThreads) +
+                              " threads are supported");
+      }
     }
     *out_context = sdpa::CreateContext(num_threads, isa).release();
   });
@@ -186,8 +201,13 @@ sdpa_status sdpa_attention(sdpa_context* context,
 }
 
 const char* sdpa_status_string(sdpa_status status) {
-  // Switch on the integer: a C caller may pass any value.
-  switch (static_cast<int>(status)) {
+  // A C caller may pass any int. Reading a value outside the enumerators'
+  // range through the C++ enum type is undefined (UBSan's enum check, found
+  // by fuzz/attention_fuzzer.cc), so the bytes are read as an int.
+  int value;
+  static_assert(sizeof(value) == sizeof(status), "C enums are int-sized");
+  std::memcpy(&value, &status, sizeof(value));
+  switch (value) {
     case SDPA_OK:
       return "success";
     case SDPA_ERROR_INVALID_ARGUMENT:
