@@ -146,13 +146,13 @@ void PackRows(D d, const void* base, ElemType type, int64_t first,
 // finite, so one vector sum answers for a whole row.
 template <class D>
 bool AllFinite(D d, const float* HWY_RESTRICT data, size_t rows, size_t cols,
-               size_t row_stride) {
+               ptrdiff_t row_stride) {
   const size_t N = hn::Lanes(d);
   const auto zero = hn::Zero(d);
   auto acc = zero;
   float tail = 0.0f;
   for (size_t r = 0; r < rows; ++r) {
-    const float* row = data + r * row_stride;
+    const float* row = data + static_cast<ptrdiff_t>(r) * row_stride;
     size_t c = 0;
     for (; c + N <= cols; c += N) {
       acc = hn::MulAdd(hn::LoadU(d, row + c), zero, acc);
@@ -165,7 +165,8 @@ bool AllFinite(D d, const float* HWY_RESTRICT data, size_t rows, size_t cols,
 template <class D>
 void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                size_t rt, size_t tile_rows, size_t dim, size_t dim_padded,
-               const float* k, size_t k_row_stride, size_t num_keys, float* s) {
+               const float* k, ptrdiff_t k_row_stride, size_t num_keys,
+               float* s) {
   if (dot_form) {
     QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys, s,
                rt);
@@ -226,14 +227,14 @@ class TaskRunner {
     int v_finite = -1;  // unknown until a masked tile needs to know
   };
   // Rows [a, b) of K or V as f32 rows, in place or packed on first use.
-  const float* KeyRows(Block& block, int64_t a, size_t* row_stride);
-  const float* ValueRows(Block& block, int64_t a, size_t* row_stride);
+  const float* KeyRows(Block& block, int64_t a, ptrdiff_t* row_stride);
+  const float* ValueRows(Block& block, int64_t a, ptrdiff_t* row_stride);
   TileMasks BuildMasks(size_t tile, int64_t a, size_t num_keys,
                        bool range_masked);
   void ProcessTile(Block& block, size_t tile);
   // O = O·alpha + P·V for one tile (prefetching V when decoding).
   template <bool kSkipZeros>
-  void PvForTile(const float* v_rows, size_t v_row_stride, size_t vvecs,
+  void PvForTile(const float* v_rows, ptrdiff_t v_row_stride, size_t vvecs,
                  size_t row0, size_t tile_rows, size_t num_keys, float* o_tile);
   void WriteRows();
 
@@ -256,10 +257,11 @@ class TaskRunner {
   // Element offsets of this KV head.
   const int64_t k_head_, v_head_;
 
-  float *q_pack_, *o_acc_, *row_max_, *row_sum_, *alpha_;
+  float *q_pack_, *o_acc_, *row_max_, *row_sum_, *alpha_, *seen_;
   int64_t *first_, *last_;  // visible keys of each row, inclusive
   float *first_rel_, *last_rel_, *s_tile_, *mask_tile_, *k_pack_, *v_pack_;
   std::vector<TileRange> ranges_;
+  bool scale_scores_ = false;  // see PackQueries
 };
 
 TaskRunner::TaskRunner(const Problem& p, const Task& t)
@@ -300,7 +302,7 @@ void TaskRunner::CarveScratch() {
   using C = ScratchCarver;
   const size_t floats = C::Size(num_tiles_ * q_tile_floats_) +
                         C::Size(rows_padded_ * vdim_padded_) +
-                        3 * C::Size(rows_padded_) +
+                        4 * C::Size(rows_padded_) +
                         2 * C::Size(2 * rows_padded_) +  // int64 first/last
                         2 * C::Size(rt_) + C::Size(bc_ * rt_) +
                         (has_mask_ ? C::Size(bc_ * rt_) : 0) +
@@ -312,6 +314,7 @@ void TaskRunner::CarveScratch() {
   row_max_ = carve.Take(rows_padded_);
   row_sum_ = carve.Take(rows_padded_);
   alpha_ = carve.Take(rows_padded_);
+  seen_ = carve.Take(rows_padded_);
   first_ = reinterpret_cast<int64_t*>(carve.Take(2 * rows_padded_));
   last_ = reinterpret_cast<int64_t*>(carve.Take(2 * rows_padded_));
   first_rel_ = carve.Take(rt_);
@@ -324,26 +327,35 @@ void TaskRunner::CarveScratch() {
 
 // Q, widened to f32 and pre-scaled into the log2 domain: transposed
 // (qt[e][row]) for the rows-in-lanes form, row-major for the dot form.
+// If pre-scaling would overflow a finite element (huge |q|·scale, even where
+// the scores themselves are small), Q is packed unscaled and the scores are
+// scaled instead (TileMasks::scale_scores).
 void TaskRunner::PackQueries() {
-  const float q_scale = p_.scale * kLog2e;
-  std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
-  for (size_t r = 0; r < rows_; ++r) {
-    const int64_t src = t_.batch * p_.q_strides[0] +
-                        HeadOf(r) * p_.q_strides[1] +
-                        PosOf(r) * p_.q_strides[2];
-    float* tile = q_pack_ + (r / rt_) * q_tile_floats_;
-    const size_t lane = r % rt_;
-    for (size_t e = 0; e < dim_; ++e) {
-      const float x =
-          LoadElem(p_.q, src + static_cast<int64_t>(e) * p_.q_strides[3],
-                   p_.q_type) *
-          q_scale;
-      if (dot_form_) {
-        tile[lane * dim_padded_ + e] = x;
-      } else {
-        tile[e * rt_ + lane] = x;
+  const float log2_scale = p_.scale * kLog2e;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const float q_scale = scale_scores_ ? 1.0f : log2_scale;
+    bool overflow = false;
+    std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
+    for (size_t r = 0; r < rows_; ++r) {
+      const int64_t src = t_.batch * p_.q_strides[0] +
+                          HeadOf(r) * p_.q_strides[1] +
+                          PosOf(r) * p_.q_strides[2];
+      float* tile = q_pack_ + (r / rt_) * q_tile_floats_;
+      const size_t lane = r % rt_;
+      for (size_t e = 0; e < dim_; ++e) {
+        const float q = LoadElem(
+            p_.q, src + static_cast<int64_t>(e) * p_.q_strides[3], p_.q_type);
+        const float x = q * q_scale;
+        overflow |= !std::isfinite(x) && std::isfinite(q);
+        if (dot_form_) {
+          tile[lane * dim_padded_ + e] = x;
+        } else {
+          tile[e * rt_ + lane] = x;
+        }
       }
     }
+    if (!overflow || scale_scores_) return;
+    scale_scores_ = true;
   }
 }
 
@@ -382,29 +394,31 @@ void TaskRunner::ComputeVisibleRanges() {
   }
 }
 
-const float* TaskRunner::KeyRows(Block& block, int64_t a, size_t* row_stride) {
+const float* TaskRunner::KeyRows(Block& block, int64_t a,
+                                 ptrdiff_t* row_stride) {
   if (k_in_place_) {
-    *row_stride = static_cast<size_t>(p_.k_strides[2]);
+    *row_stride = static_cast<ptrdiff_t>(p_.k_strides[2]);
     return static_cast<const float*>(p_.k) + k_head_ + a * p_.k_strides[2];
   }
-  *row_stride = dot_form_ ? dim_padded_ : dim_;
+  const size_t packed_stride = dot_form_ ? dim_padded_ : dim_;
+  *row_stride = static_cast<ptrdiff_t>(packed_stride);
   if (!block.k_packed) {
     PackRows(d_, p_.k, p_.k_type, k_head_ + block.j0 * p_.k_strides[2],
              p_.k_strides[2], p_.k_strides[3],
              static_cast<size_t>(block.j1 - block.j0), dim_, k_pack_,
-             *row_stride);
+             packed_stride);
     block.k_packed = true;
   }
-  return k_pack_ + static_cast<size_t>(a - block.j0) * *row_stride;
+  return k_pack_ + static_cast<size_t>(a - block.j0) * packed_stride;
 }
 
 const float* TaskRunner::ValueRows(Block& block, int64_t a,
-                                   size_t* row_stride) {
+                                   ptrdiff_t* row_stride) {
   if (v_in_place_) {
-    *row_stride = static_cast<size_t>(p_.v_strides[2]);
+    *row_stride = static_cast<ptrdiff_t>(p_.v_strides[2]);
     return static_cast<const float*>(p_.v) + v_head_ + a * p_.v_strides[2];
   }
-  *row_stride = vdim_padded_;
+  *row_stride = static_cast<ptrdiff_t>(vdim_padded_);
   if (!block.v_packed) {
     PackRows(d_, p_.v, p_.v_type, v_head_ + block.j0 * p_.v_strides[2],
              p_.v_strides[2], p_.v_strides[3],
@@ -412,7 +426,7 @@ const float* TaskRunner::ValueRows(Block& block, int64_t a,
              vdim_padded_);
     block.v_packed = true;
   }
-  return v_pack_ + static_cast<size_t>(a - block.j0) * *row_stride;
+  return v_pack_ + static_cast<size_t>(a - block.j0) * vdim_padded_;
 }
 
 // Per-lane visible ranges relative to key a (only for tiles that straddle a
@@ -420,6 +434,8 @@ const float* TaskRunner::ValueRows(Block& block, int64_t a,
 TileMasks TaskRunner::BuildMasks(size_t tile, int64_t a, size_t num_keys,
                                  bool range_masked) {
   TileMasks masks;
+  masks.scale_scores = scale_scores_;
+  masks.score_scale = p_.scale;
   const int64_t bc = static_cast<int64_t>(bc_);
   if (range_masked) {
     for (size_t lane = 0; lane < rt_; ++lane) {
@@ -482,23 +498,23 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   const size_t row0 = tile * rt_;
   const size_t tile_rows = std::min(rt_, rows_ - row0);
 
-  size_t k_row_stride;
+  ptrdiff_t k_row_stride;
   const float* k_rows = KeyRows(block, a, &k_row_stride);
   QkForTile(d_, dot_form_, q_vecs_, q_pack_ + tile * q_tile_floats_, rt_,
             tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys,
             s_tile_);
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
   OnlineSoftmaxTile(d_, s_tile_, rt_, num_keys, masks, row_max_ + row0,
-                    row_sum_ + row0, alpha_ + row0);
+                    row_sum_ + row0, alpha_ + row0, seen_ + row0);
 
-  size_t v_row_stride;
+  ptrdiff_t v_row_stride;
   const float* v_rows = ValueRows(block, a, &v_row_stride);
   const bool masked = range_masked || has_mask_;
   if (masked && block.v_finite < 0) {
     // Checked over the whole block once; hidden keys' Inf/NaN must not reach
     // rows through 0 * Inf.
     block.v_finite =
-        AllFinite(d_, v_rows - static_cast<size_t>(a - block.j0) * v_row_stride,
+        AllFinite(d_, v_rows - (a - block.j0) * v_row_stride,
                   static_cast<size_t>(block.j1 - block.j0), vdim_, v_row_stride)
             ? 1
             : 0;
@@ -515,7 +531,7 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
 }
 
 template <bool kSkipZeros>
-void TaskRunner::PvForTile(const float* v_rows, size_t v_row_stride,
+void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
                            size_t vvecs, size_t row0, size_t tile_rows,
                            size_t num_keys, float* o_tile) {
   if (dot_form_) {
@@ -539,18 +555,23 @@ void TaskRunner::WriteRows() {
                         i * p_.out_strides[2];
     const float* acc = o_acc_ + r * vdim_padded_;
     const float sum = row_sum_[r];
-    // No visible key (or every weight underflowed): defined as 0. NaN in
+    // sum == 0 only when every score the row saw was -inf. With no key
+    // visible at all that is defined as output 0, lse -inf; with keys
+    // visible but scored -inf (Inf in Q or K) IEEE softmax gives NaN. NaN in
     // `sum` stays NaN through the reciprocal.
-    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    const bool blind = sum == 0.0f && seen_[r] == 0.0f;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float empty_value = blind ? 0.0f : nan;
+    const float inv = 1.0f / sum;
     for (size_t c = 0; c < vdim_; ++c) {
       StoreElem(p_.out, dst + static_cast<int64_t>(c) * p_.out_strides[3],
-                p_.out_type, sum == 0.0f ? 0.0f : acc[c] * inv);
+                p_.out_type, sum == 0.0f ? empty_value : acc[c] * inv);
     }
     if (p_.lse != nullptr) {
       float* lse = p_.lse + t_.batch * p_.lse_strides[0] +
                    h * p_.lse_strides[1] + i * p_.lse_strides[2];
       *lse = sum == 0.0f
-                 ? neg_inf
+                 ? (blind ? neg_inf : nan)
                  : static_cast<float>((static_cast<double>(row_max_[r]) +
                                        std::log2(static_cast<double>(sum))) *
                                       kLn2);
@@ -564,6 +585,7 @@ void TaskRunner::Run() {
   std::fill(row_max_, row_max_ + rows_padded_,
             -std::numeric_limits<float>::infinity());
   std::fill(row_sum_, row_sum_ + rows_padded_, 0.0f);
+  std::fill(seen_, seen_ + rows_padded_, 0.0f);
   std::memset(o_acc_, 0, rows_padded_ * vdim_padded_ * sizeof(float));
   // Key blocks outer, tiles inner: a K/V block stays in L2 for every tile.
   for (int64_t j0 = t_.kv_begin; j0 < t_.kv_end; j0 += keys_per_block_) {

@@ -23,8 +23,8 @@ namespace sdpa {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// What removes keys from a tile. Every pointer may be null (nothing of that
-// kind applies).
+// What removes keys from a tile, and how its scores are scaled. Every
+// pointer may be null (nothing of that kind applies).
 struct TileMasks {
   // Key kk is visible to lane r iff first[r] <= kk <= last[r] (floats holding
   // small integers, relative to the tile's first key).
@@ -35,49 +35,73 @@ struct TileMasks {
   // the score is NaN.
   const float* mask_tile = nullptr;
   const float* mask_row = nullptr;
+  // When Q could not be pre-scaled without overflowing: scores are
+  // multiplied by score_scale, then by log2(e).
+  bool scale_scores = false;
+  float score_scale = 1.0f;
 };
 
+// seen[r] becomes 1 once lane r has had a key that no rule or mask removed:
+// a row whose visible scores are all -inf (Inf in Q or K) is then NaN, as in
+// IEEE softmax, while a row that sees no key is 0.
 template <class D>
 HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
                                   size_t num_keys, const TileMasks& masks,
                                   float* HWY_RESTRICT m, float* HWY_RESTRICT l,
-                                  float* HWY_RESTRICT alpha) {
+                                  float* HWY_RESTRICT alpha,
+                                  float* HWY_RESTRICT seen) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   const V neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
-  const bool any_mask = masks.first != nullptr || masks.mask_tile != nullptr ||
-                        masks.mask_row != nullptr;
+  const V one = hn::Set(d, 1.0f);
+  const V zero = hn::Zero(d);
+  const bool has_mask = masks.mask_tile != nullptr || masks.mask_row != nullptr;
+  const bool any_fixup =
+      masks.first != nullptr || has_mask || masks.scale_scores;
   for (size_t lane0 = 0; lane0 < rt; lane0 += N) {
     float* HWY_RESTRICT col = s + lane0;
     V block_max = neg_inf;
-    if (any_mask) {
-      const V first = masks.first ? hn::Load(d, masks.first + lane0) : neg_inf;
-      const V last = masks.last ? hn::Load(d, masks.last + lane0) : neg_inf;
+    V seen_lanes = num_keys > 0 ? one : hn::Load(d, seen + lane0);
+    if (any_fixup) {
+      seen_lanes = hn::Load(d, seen + lane0);
+      const V first = masks.first ? hn::Load(d, masks.first + lane0) : zero;
+      const V last = masks.last ? hn::Load(d, masks.last + lane0) : zero;
+      const V score_scale = hn::Set(d, masks.score_scale);
+      const V log2e = hn::Set(d, 1.44269504088896340736f);
       for (size_t kk = 0; kk < num_keys; ++kk) {
         V x = hn::Load(d, col + kk * rt);
-        if (masks.first != nullptr) {
-          const V key = hn::Set(d, static_cast<float>(kk));
-          x = hn::IfThenElse(hn::And(hn::Le(first, key), hn::Le(key, last)), x,
-                             neg_inf);
-        }
-        if (masks.mask_tile != nullptr || masks.mask_row != nullptr) {
+        auto kept = hn::Eq(zero, zero);  // all lanes
+        if (masks.scale_scores) x = hn::Mul(hn::Mul(x, score_scale), log2e);
+        // The mask first, then the position rules: a hidden key must end at
+        // -inf whatever its mask value (-inf + inf would be NaN).
+        if (has_mask) {
           const V add = masks.mask_tile
                             ? hn::Load(d, masks.mask_tile + kk * rt + lane0)
                             : hn::Set(d, masks.mask_row[kk]);
-          x = hn::IfThenElse(hn::Eq(add, neg_inf), neg_inf, hn::Add(x, add));
+          const auto removed = hn::Eq(add, neg_inf);
+          x = hn::IfThenElse(removed, neg_inf, hn::Add(x, add));
+          kept = hn::Not(removed);
+        }
+        if (masks.first != nullptr) {
+          const V key = hn::Set(d, static_cast<float>(kk));
+          const auto visible = hn::And(hn::Le(first, key), hn::Le(key, last));
+          x = hn::IfThenElse(visible, x, neg_inf);
+          kept = hn::And(kept, visible);
         }
         hn::Store(x, d, col + kk * rt);
         block_max = hn::Max(block_max, x);
+        seen_lanes = hn::IfThenElse(kept, one, seen_lanes);
       }
     } else {
       for (size_t kk = 0; kk < num_keys; ++kk) {
         block_max = hn::Max(block_max, hn::Load(d, col + kk * rt));
       }
     }
+    hn::Store(seen_lanes, d, seen + lane0);
     const V m_old = hn::Load(d, m + lane0);
     const V m_new = hn::Max(m_old, block_max);
-    // A row that has seen no key yet keeps m = -inf; subtracting 0 instead
-    // keeps its P (and alpha) exactly 0 rather than NaN.
+    // A row that has seen no finite score yet keeps m = -inf; subtracting 0
+    // instead keeps its P (and alpha) exactly 0 rather than NaN.
     const V m_use = hn::IfThenZeroElse(hn::Eq(m_new, neg_inf), m_new);
     const V scale = FastExp2(d, hn::Sub(m_old, m_use));
     V sum = hn::Zero(d);

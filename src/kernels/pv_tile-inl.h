@@ -32,7 +32,7 @@ constexpr size_t kPrefetchValueRows = 32;
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
 HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
                        size_t num_keys, const float* HWY_RESTRICT v,
-                       size_t v_row_stride, const float* HWY_RESTRICT alpha,
+                       ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
                        float* HWY_RESTRICT o, size_t o_row_stride) {
   static_assert(1 <= kRows && kRows <= 6, "kRows in [1, 6]");
   static_assert(1 <= kVecs && kVecs <= 4, "kVecs in [1, 4]");
@@ -59,11 +59,12 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
   SDPA_PV_LOAD(5)
 #undef SDPA_PV_LOAD
   for (size_t j = 0; j < num_keys; ++j) {
-    const float* HWY_RESTRICT vj = v + j * v_row_stride;
+    const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
     if constexpr (kPrefetch) {
       for (size_t c = 0; c < kVecs * N; c += 64 / sizeof(float)) {
-        hwy::Prefetch(vj + kPrefetchValueRows * v_row_stride + c);
+        hwy::Prefetch(
+            vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride + c);
       }
     }
     const V v0 = hn::LoadU(d, vj);
@@ -121,7 +122,7 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
 HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
                        size_t num_keys, const float* HWY_RESTRICT v,
-                       size_t v_row_stride, const float* HWY_RESTRICT alpha,
+                       ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
                        float* HWY_RESTRICT o, size_t o_row_stride) {
   size_t r = 0;
   for (; r + kRows <= rows; r += kRows) {
@@ -143,7 +144,7 @@ HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
 HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
                         size_t rows, size_t num_keys,
-                        const float* HWY_RESTRICT v, size_t v_row_stride,
+                        const float* HWY_RESTRICT v, ptrdiff_t v_row_stride,
                         size_t num_vecs, const float* HWY_RESTRICT alpha,
                         float* HWY_RESTRICT o, size_t o_row_stride) {
   const size_t N = hn::Lanes(d);

@@ -35,7 +35,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 template <int kQVecs, int kKeys, class D>
 HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
                             size_t dim, const float* HWY_RESTRICT k,
-                            size_t k_row_stride, float* HWY_RESTRICT s) {
+                            ptrdiff_t k_row_stride, float* HWY_RESTRICT s) {
   static_assert(1 <= kQVecs && kQVecs <= 4, "kQVecs in [1, 4]");
   static_assert(1 <= kKeys && kKeys <= 8, "kKeys in [1, 8]");
   using V = hn::Vec<D>;
@@ -109,16 +109,18 @@ HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
 template <int kQVecs, int kKeys, class D>
 HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
                              size_t dim, const float* HWY_RESTRICT k,
-                             size_t k_row_stride, size_t num_keys,
+                             ptrdiff_t k_row_stride, size_t num_keys,
                              float* HWY_RESTRICT s) {
   size_t kk = 0;
   for (; kk + kKeys <= num_keys; kk += kKeys) {
-    QkLanesTile<kQVecs, kKeys>(d, qt, rt, dim, k + kk * k_row_stride,
+    QkLanesTile<kQVecs, kKeys>(d, qt, rt, dim,
+                               k + static_cast<ptrdiff_t>(kk) * k_row_stride,
                                k_row_stride, s + kk * rt);
   }
   for (; kk < num_keys; ++kk) {
-    QkLanesTile<kQVecs, 1>(d, qt, rt, dim, k + kk * k_row_stride, k_row_stride,
-                           s + kk * rt);
+    QkLanesTile<kQVecs, 1>(d, qt, rt, dim,
+                           k + static_cast<ptrdiff_t>(kk) * k_row_stride,
+                           k_row_stride, s + kk * rt);
   }
 }
 
@@ -135,20 +137,21 @@ constexpr size_t kPrefetchKeys = 16;
 template <class D>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
                            size_t dim_padded, const float* HWY_RESTRICT k,
-                           size_t k_row_stride, size_t num_keys,
+                           ptrdiff_t k_row_stride, size_t num_keys,
                            float* HWY_RESTRICT s, size_t rt) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   size_t kk = 0;
   // Four keys at a time: each q vector load feeds four FMA chains.
   for (; kk + 4 <= num_keys; kk += 4) {
-    const float* HWY_RESTRICT k0 = k + kk * k_row_stride;
+    const float* HWY_RESTRICT k0 =
+        k + static_cast<ptrdiff_t>(kk) * k_row_stride;
     const float* HWY_RESTRICT k1 = k0 + k_row_stride;
     const float* HWY_RESTRICT k2 = k1 + k_row_stride;
     const float* HWY_RESTRICT k3 = k2 + k_row_stride;
     for (size_t ahead = kk + kPrefetchKeys;
          ahead < std::min(num_keys, kk + kPrefetchKeys + 4); ++ahead) {
-      const float* row = k + ahead * k_row_stride;
+      const float* row = k + static_cast<ptrdiff_t>(ahead) * k_row_stride;
       for (size_t e = 0; e < dim_padded; e += 64 / sizeof(float)) {
         hwy::Prefetch(row + e);
       }
@@ -170,7 +173,8 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
     }
   }
   for (; kk < num_keys; ++kk) {
-    const float* HWY_RESTRICT k0 = k + kk * k_row_stride;
+    const float* HWY_RESTRICT k0 =
+        k + static_cast<ptrdiff_t>(kk) * k_row_stride;
     for (size_t r = 0; r < rows; ++r) {
       const float* HWY_RESTRICT qr = q + r * dim_padded;
       V a0 = hn::Zero(d);
