@@ -45,8 +45,10 @@ Case CaseFor(int thread, int iteration) {
   Case c;
   const int n = thread * 7 + iteration;
   c.seed = static_cast<uint32_t>(1 + n);
-  c.batch = 1 + n % 2;
-  c.kv_heads = 1 + n % 2;
+  // Decode cases (n % 4 == 1) with batch = kv_heads = 1 are one task:
+  // their keys are split across the context's threads.
+  c.batch = 1 + (n / 4) % 2;
+  c.kv_heads = 1 + (n / 8) % 2;
   c.q_heads = c.kv_heads * (1 + (n / 2) % 3);
   switch (n % 4) {
     case 0:  // prefill
