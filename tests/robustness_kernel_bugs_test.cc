@@ -1,8 +1,6 @@
-// Reproducers of kernel bugs found by the fuzzer (fuzz/, docs/robustness.md)
-// that are not fixed yet. Each is DISABLED_ until the kernel is fixed; then
-// the DISABLED_ prefix goes, and so does its entry in fuzz/ubsan.supp.
-//
-// Run them with --gtest_also_run_disabled_tests.
+// Regression tests for the kernel bugs the fuzzer (fuzz/, docs/robustness.md)
+// found. They were committed DISABLED_ as reproducers and pass since the
+// kernel fix 4c2f6b7; each says what went wrong.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,26 +11,17 @@
 namespace sdpa_test {
 namespace {
 
-class KernelBugs : public ::testing::TestWithParam<uint64_t> {};
+class FuzzerFindings : public ::testing::TestWithParam<uint64_t> {};
 
-// K and V rows stored backwards (sequence stride -D, elements contiguous):
-// the kernel reads them in place and carries the row stride as size_t, so
-// `k + row_stride * n` adds a wrapped unsigned offset to a pointer, which
-// is undefined behaviour. It happens to reach the right address on the
-// targets we build (the result matches the reference), which is why only
-// UndefinedBehaviorSanitizer's pointer-overflow check (clang, as in
-// scripts/fuzz.sh; GCC 12 does not flag it) sees it:
-//
-//   CC=clang-14 CXX=clang++-14 cmake -S . -B build-ubsan -G Ninja
-//       -DSDPA_SANITIZE=undefined -DSDPA_BUILD_BENCHMARKS=OFF
-//   ninja -C build-ubsan robustness_kernel_bugs_test
-//   build-ubsan/tests/robustness_kernel_bugs_test
-//   --gtest_also_run_disabled_tests
-//
-// reports "runtime error: addition of unsigned offset to 0x... overflowed"
-// in src/kernels/qk_tile-inl.h (K) and aborts; with K forward and V
-// reversed, the same happens in src/kernels/attention.cc and pv_tile-inl.h.
-TEST_P(KernelBugs, DISABLED_NegativeKeyOrValueRowStride) {
+// K and V rows stored backwards (sequence stride -D, elements contiguous),
+// read in place. The kernel carried the row stride as size_t, so
+// `k + row_stride * n` added a wrapped unsigned offset to a pointer:
+// undefined behaviour that still reached the right address, so the result
+// matched and only clang's UBSan pointer-overflow check (scripts/fuzz.sh;
+// GCC 12 does not flag it) failed, in qk_tile-inl.h, pv_tile-inl.h and
+// attention.cc. To see it fail again, run this test built with
+//   CC=clang-14 CXX=clang++-14 cmake ... -DSDPA_SANITIZE=undefined
+TEST_P(FuzzerFindings, NegativeKeyOrValueRowStride) {
   Case c;
   c.q_len = 7, c.kv_len = 7, c.head_dim = 8, c.value_dim = 8;
   c.layout = Layout::kReversed;  // strides[2] = -D for q, k, v and out
@@ -44,12 +33,12 @@ TEST_P(KernelBugs, DISABLED_NegativeKeyOrValueRowStride) {
 
 // A key the causal rule hides from a row is removed outright (sdpa.h; the
 // reference never reads its mask value), so the mask value there cannot
-// matter. The kernel hides it first (score -inf) and adds the mask after:
-// -inf + inf and -inf + NaN are NaN, and the row comes out NaN. It happens
-// when another row of the same tile sees the key (otherwise the key is
-// clipped from the tile and never read): src/kernels/online_softmax-inl.h,
-// OnlineSoftmaxTile, which could add the mask before the position select.
-TEST_P(KernelBugs, DISABLED_InfOrNaNMaskOnHiddenKey) {
+// matter. The kernel hid it first (score -inf) and added the mask after:
+// -inf + inf and -inf + NaN are NaN, and the row came out NaN, whenever
+// another row of the same tile saw the key (otherwise the key is clipped
+// from the tile and never read). Fails on every ISA but SCALAR, whose
+// tiles are too small to hold such a pair of rows.
+TEST_P(FuzzerFindings, InfOrNaNMaskOnHiddenKey) {
   for (float poison : {std::numeric_limits<float>::infinity(),
                        std::numeric_limits<float>::quiet_NaN()}) {
     Case c;
@@ -70,12 +59,10 @@ TEST_P(KernelBugs, DISABLED_InfOrNaNMaskOnHiddenKey) {
 
 // A row whose every visible key scores -inf because of Inf in K (the mask
 // removes nothing): softmax is exp(-inf - -inf) = NaN in IEEE arithmetic and
-// in the float64 reference (src/reference.cc), but the kernel treats the
-// row as one that sees no key and writes out 0, lse -inf. One of the two
-// must change (and sdpa.h say which): either the kernel propagates NaN
-// here, or the reference and the header define such a row as unseen. This
-// test expects the reference's answer.
-TEST_P(KernelBugs, DISABLED_EveryVisibleScoreMinusInf) {
+// in the float64 reference (src/reference.cc), but the kernel treated the
+// row as one that sees no key and wrote out 0, lse -inf. Only a row that
+// sees no key at all is 0 / -inf.
+TEST_P(FuzzerFindings, EveryVisibleScoreMinusInf) {
   Case c;
   c.q_len = 2, c.kv_len = 3, c.head_dim = 4, c.value_dim = 4;
   Inputs inputs(c);
@@ -100,12 +87,10 @@ TEST_P(KernelBugs, DISABLED_EveryVisibleScoreMinusInf) {
 }
 
 // The kernel multiplies Q by scale·log2(e) in float before the dot
-// products. With |q|·|scale|·1.44 > FLT_MAX that product is ±inf even when
-// the scores q·k·scale are small: here K is 0, every score is 0, and the
-// output must be the mean of V; the kernel gives NaN (inf·0). Scaling the
-// scores (or Q in double, or K) instead would not overflow before the
-// scores themselves do.
-TEST_P(KernelBugs, DISABLED_ScaledQueryOverflows) {
+// products. With |q|·|scale|·1.44 > FLT_MAX that product was ±inf even
+// when the scores q·k·scale are small: here K is 0, every score is 0, and
+// the output must be the mean of V; the kernel gave NaN (inf·0).
+TEST_P(FuzzerFindings, ScaledQueryOverflows) {
   Case c;
   c.q_len = 2, c.kv_len = 3, c.head_dim = 4, c.value_dim = 4;
   c.scale = 1e36f;
@@ -121,7 +106,7 @@ TEST_P(KernelBugs, DISABLED_ScaledQueryOverflows) {
   EXPECT_LE(r.max_lse_error, kLseTolerance);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, KernelBugs,
+INSTANTIATE_TEST_SUITE_P(AllIsas, FuzzerFindings,
                          ::testing::ValuesIn(AvailableIsas()), IsaParamName);
 
 }  // namespace

@@ -47,8 +47,8 @@ void ClearMask(Inputs& inputs) {
 
 // softmax(..., +inf, ...) is inf/inf: the row is NaN (output and lse), as
 // in the float64 reference and in IEEE arithmetic; other rows are untouched.
-// (A +inf on a key the causal rule hides from the row must do nothing; the
-// kernel gets that wrong: KernelBugs.DISABLED_InfOrNaNMaskOnHiddenKey.)
+// A +inf on a key the causal rule hides from the row does nothing (the
+// kernel once got that wrong: FuzzerFindings.InfOrNaNMaskOnHiddenKey).
 TEST_P(RobustnessNumerics, PlusInfInAdditiveMaskMakesItsRowNaN) {
   for (int64_t tk : {6, 200, 700}) {  // one block, several, decode-sized
     Case c;
@@ -58,6 +58,9 @@ TEST_P(RobustnessNumerics, PlusInfInAdditiveMaskMakesItsRowNaN) {
     Inputs inputs(c);
     ClearMask(inputs);
     inputs.mask_values()[static_cast<size_t>(1 * tk + 2)] = kInf;  // visible
+    // Row 3 sees keys <= tk - 2 and row 4 all of them: the last key is
+    // hidden from row 3 but not clipped from its tile.
+    inputs.mask_values()[static_cast<size_t>(3 * tk + tk - 1)] = kInf;
     const Result r = Run(inputs);
     ASSERT_EQ(r.status, SDPA_OK) << r.error;
     for (int64_t i = 0; i < 5; ++i) {
@@ -76,9 +79,8 @@ TEST_P(RobustnessNumerics, PlusInfInAdditiveMaskMakesItsRowNaN) {
 
 // NaN in the additive mask of a visible key: that row is NaN; on a key no
 // row of the call sees: no effect. A mask broadcast over rows poisons every
-// row. (A NaN on a key hidden from its row but seen by another row must do
-// nothing; the kernel gets that wrong:
-// KernelBugs.DISABLED_InfOrNaNMaskOnHiddenKey.)
+// row. A NaN on a key hidden from its row but seen by other rows of the
+// call does nothing either.
 TEST_P(RobustnessNumerics, NaNInAdditiveMaskPoisonsOnlyRowsThatSeeIt) {
   Case c;
   c.q_len = 6, c.kv_len = 40, c.head_dim = 8, c.value_dim = 4;
@@ -88,6 +90,7 @@ TEST_P(RobustnessNumerics, NaNInAdditiveMaskPoisonsOnlyRowsThatSeeIt) {
   ClearMask(inputs);
   inputs.mask_values()[static_cast<size_t>(2 * 40 + 1)] = kNaN;   // seen
   inputs.mask_values()[static_cast<size_t>(4 * 40 + 30)] = kNaN;  // unseen
+  inputs.mask_values()[static_cast<size_t>(1 * 40 + 3)] = kNaN;  // rows 3-5 see
   const Result r = Run(inputs);
   ASSERT_EQ(r.status, SDPA_OK) << r.error;
   for (int64_t i = 0; i < 6; ++i) {
