@@ -2,7 +2,10 @@
 # Everything CI checks, in one command (see .ci/run):
 #   1. Release build with warnings as errors, all ctest entries;
 #   2. the installed package used four ways (scripts/test_consumers.sh);
-#   3. an AddressSanitizer + UndefinedBehaviorSanitizer build, ctest again.
+#   3. an AddressSanitizer + UndefinedBehaviorSanitizer build, ctest again
+#      (LeakSanitizer on);
+#   4. ThreadSanitizer over the threading tests (scripts/tsan.sh);
+#   5. a bounded fuzzing run of the C API (scripts/fuzz.sh).
 # A failing stage does not stop the independent ones, so one run reports
 # everything that is broken; the exit status is nonzero if any stage failed.
 # Build trees go under $SDPA_BUILD_ROOT (default build-test/).
@@ -54,9 +57,21 @@ if stage "configure sanitizers" \
      cmake --build "$sanitize" -j "$jobs"; then
   stage "ctest, sanitizers" \
     env UBSAN_OPTIONS=print_stacktrace=1 \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" \
     ctest --test-dir "$sanitize" --output-on-failure -j 2 --timeout 900 \
       -LE python || true
 fi
+
+# ThreadSanitizer over the threading tests, on a oneTBB built with TSan from
+# Debian's source package (scripts/tsan.sh, docs/robustness.md): ~3 minutes.
+stage "ThreadSanitizer" \
+  env SDPA_TSAN_BUILD="$build_root/tsan" bash scripts/tsan.sh || true
+
+# Fuzz the C API from fuzz/corpus with clang's libFuzzer, ASan and UBSan for
+# SDPA_FUZZ_SECONDS (default 180) after a ~3-minute build (scripts/fuzz.sh).
+stage "fuzz (${SDPA_FUZZ_SECONDS:-180} s)" \
+  env SDPA_FUZZ_BUILD="$build_root/fuzz" \
+  bash scripts/fuzz.sh "${SDPA_FUZZ_SECONDS:-180}" || true
 
 # Arm: aarch64 cross build, every suite under qemu's NEON/SVE/SVE2 CPUs
 # (scripts/test_arm.sh, README "Arm"); about 4 minutes on 2 cores.
