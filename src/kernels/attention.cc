@@ -122,10 +122,11 @@ void PackRows(D d, const void* base, ElemType type, int64_t first,
           hn::StoreU(hn::PromoteTo(d, hn::LoadU(dbf, src + c)), d, out + c);
         }
       } else {
-#if !(HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_SSE4 || \
-      HWY_TARGET == HWY_SSSE3)
-        // Hardware half conversion (F16C, NEON, SVE); hwy 1.0.3's emulation
-        // for older targets mishandles Inf/NaN, so those take the scalar path.
+#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2) || \
+    (HWY_ARCH_ARM_A64 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128)
+        // Hardware half conversion (F16C, NEON, SVE) only: hwy 1.0.3's
+        // emulation (SSE4, SSSE3, EMU128, SCALAR) turns Inf/NaN into large
+        // finite numbers, so those targets take the exact scalar path.
         const hn::Rebind<hwy::float16_t, D> dh;
         const hwy::float16_t* src =
             static_cast<const hwy::float16_t*>(base) + row;
