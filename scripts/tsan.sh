@@ -74,7 +74,8 @@ if [[ "$(cat "$build/onetbb-tsan/version" 2>/dev/null)" != "$version" ]]; then
   src="$build/onetbb-tsan/src"
   tar -C "$src" -xf "$src"/*.orig.tar.*
   tar -C "$src" -xf "$src"/*.debian.tar.*
-  tree="$(find "$src" -mindepth 1 -maxdepth 1 -type d ! -name debian | head -1)"
+  tree="$(find "$src" -mindepth 1 -maxdepth 1 -type d ! -name debian \
+            -print -quit)"
   if [[ -f "$src/debian/patches/series" ]]; then
     while read -r patch_name; do
       [[ -z "$patch_name" || "$patch_name" == \#* ]] && continue
@@ -87,8 +88,9 @@ if [[ "$(cat "$build/onetbb-tsan/version" 2>/dev/null)" != "$version" ]]; then
     -DTBB_DISABLE_HWLOC_AUTOMATIC_SEARCH=ON >/dev/null
   cmake --build "$build/onetbb-tsan/build" --target tbb -j "$(nproc)"
   mkdir -p "$tbb_lib_dir"
-  cp -P "$(dirname "$(find "$build/onetbb-tsan/build" -name 'libtbb.so.12*' \
-           -type f | head -1)")"/libtbb.so* "$tbb_lib_dir/"
+  built="$(find "$build/onetbb-tsan/build" -name 'libtbb.so.12*' -type f \
+            -print -quit)"
+  cp -P "$(dirname "$built")"/libtbb.so* "$tbb_lib_dir/"
   echo "$version" >"$build/onetbb-tsan/version"
 fi
 
@@ -104,8 +106,8 @@ cmake --build "$build/sdpa" -j "$(nproc)" \
 
 export LD_LIBRARY_PATH="$tbb_lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # A run on the uninstrumented oneTBB would report false races: make sure.
-if ! ldd "$build/sdpa/tests/concurrency_test" |
-     grep -q "libtbb.so.12 => $tbb_lib_dir/"; then
+loaded="$(ldd "$build/sdpa/tests/concurrency_test")"
+if [[ "$loaded" != *"libtbb.so.12 => $tbb_lib_dir/"* ]]; then
   echo "tsan: the tests do not load $tbb_lib_dir/libtbb.so.12" >&2
   exit 1
 fi
