@@ -224,8 +224,17 @@ void CheckNoOverlap(const Checked& written, const Checked& other) {
           "); out and lse must not overlap q, k, v, mask or each other");
 }
 
+// Only index 0 of a dimension of size 1 is ever used, so its stride means
+// nothing and may be anything, INT64_MAX included (NumPy's relaxed-strides
+// debug mode puts it there). The kernels form pointers a few rows past the
+// ones they read (register tiles, prefetches) by multiplying strides, which
+// would overflow int64: a size-1 dimension gets stride 0, or 1 innermost
+// (where 1 selects the contiguous paths). Found by fuzz/attention_fuzzer.cc
+// (clang UBSan: signed overflow in qk_tile-inl.h with Tk = 1).
 void CopyStrides(const sdpa_tensor& t, int64_t* strides, int count) {
-  for (int d = 0; d < count; ++d) strides[d] = t.strides[d];
+  for (int d = 0; d < count; ++d) {
+    strides[d] = t.shape[d] != 1 ? t.strides[d] : d == 3 ? 1 : 0;
+  }
 }
 
 Problem BuildProblem(const sdpa_attention_args& args) {

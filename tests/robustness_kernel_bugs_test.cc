@@ -107,6 +107,31 @@ TEST_P(FuzzerFindings, ScaledQueryOverflows) {
   EXPECT_LE(r.max_lse_error, kLseTolerance);
 }
 
+// A dimension of size 1 may have any stride: only its index 0 is used.
+// With Tk = 1 and a K (or V) row stride near INT64_MAX, the kernel's
+// register tiles computed pointers to the rows after the last one
+// (stride * 2 ... * 7, never dereferenced) and overflowed int64: undefined,
+// reported by clang's UBSan in qk_tile-inl.h. Fixed in the validator
+// (src/validate.cc), which now hands the kernels stride 0 (1 innermost)
+// for every dimension of size 1.
+TEST_P(FuzzerFindings, SizeOneDimensionsMayHaveAnyStride) {
+  for (int64_t stride :
+       {std::numeric_limits<int64_t>::max() - 1,
+        std::numeric_limits<int64_t>::min(), int64_t{1} << 62}) {
+    Case c;
+    c.q_len = 40, c.kv_len = 1, c.head_dim = 4, c.value_dim = 4;
+    Inputs inputs(c);
+    inputs.k().view().strides[2] = stride;  // Tk = 1
+    inputs.v().view().strides[2] = stride;
+    inputs.q().view().strides[0] = stride;  // B = 1
+    inputs.k().view().strides[1] = stride;  // Hkv = 1
+    const Result r = inputs.Run(ContextFor(GetParam(), 1));
+    ASSERT_EQ(r.status, SDPA_OK) << r.error;
+    EXPECT_LE(r.max_out_error, kOutTolerance) << stride;
+    EXPECT_LE(r.max_lse_error, kLseTolerance) << stride;
+  }
+}
+
 // Open (found after 4c2f6b7): F16 K or V holding NaN or Inf widens to a
 // large finite number on the SCALAR ISA when the library is built with
 // clang. There the SCALAR ISA is Highway's EMU128 target, and the packing
