@@ -1,7 +1,6 @@
 // Regression tests for the kernel bugs the fuzzer (fuzz/, docs/robustness.md)
-// found. They were committed DISABLED_ as reproducers and pass since the
-// kernel fix 4c2f6b7; each says what went wrong. A DISABLED_ one is still
-// open.
+// found. Kernel bugs were committed DISABLED_ as reproducers and run since
+// their fixes (4c2f6b7, cc3832d); each test says what went wrong.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -132,21 +131,14 @@ TEST_P(FuzzerFindings, SizeOneDimensionsMayHaveAnyStride) {
   }
 }
 
-// Open (found after 4c2f6b7): F16 K or V holding NaN or Inf widens to a
-// large finite number on the SCALAR ISA when the library is built with
-// clang. There the SCALAR ISA is Highway's EMU128 target, and the packing
-// in src/kernels/attention.cc (PackRows) takes Highway 1.0.3's emulated f16
-// PromoteTo, which mishandles Inf/NaN, for every target except HWY_SCALAR,
-// SSE4 and SSSE3: EMU128 is missing from that list. GCC builds (all of CI's
-// gtest runs) compile HWY_SCALAR instead, so this passes there; it fails in
-// a clang build, e.g.
-//   CC=clang-14 CXX=clang++-14 cmake -S . -B build-clang -G Ninja
-//   ninja -C build-clang robustness_numerics_test
-//   build-clang/tests/robustness_numerics_test
-//       --gtest_also_run_disabled_tests --gtest_filter='*HalfInfOrNaN*'
-// (out finite, lse ~1e4 instead of NaN). D >= 4: the first 4 lanes go
-// through the vector path.
-TEST_P(FuzzerFindings, DISABLED_HalfInfOrNaNInKeyOrValue) {
+// F16 K or V holding NaN or Inf widened to a large finite number (Inf to
+// 65536, NaN to 98304) on the SCALAR ISA when the library was built with
+// clang: there the SCALAR ISA is Highway's EMU128 target, and the packing
+// took Highway 1.0.3's emulated f16 PromoteTo on every target but
+// HWY_SCALAR, SSE4 and SSSE3 (fixed in cc3832d). GCC builds compile
+// HWY_SCALAR, so only a clang build of this test (or the fuzzer) shows it.
+// D >= 4: the first 4 lanes go through the vector path.
+TEST_P(FuzzerFindings, HalfInfOrNaNInKeyOrValue) {
   for (float special : {std::numeric_limits<float>::quiet_NaN(),
                         std::numeric_limits<float>::infinity()}) {
     for (bool in_key : {true, false}) {
