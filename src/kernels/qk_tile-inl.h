@@ -40,15 +40,16 @@ HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
   static_assert(1 <= kKeys && kKeys <= 8, "kKeys in [1, 8]");
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
-  // Rows past kKeys are never dereferenced.
+  // Rows past kKeys are never formed (k0 stands in), so no stride is ever
+  // multiplied beyond the rows the caller described.
   const float* k0 = k;
-  const float* k1 = k0 + k_row_stride * (kKeys > 1);
-  const float* k2 = k0 + k_row_stride * 2 * (kKeys > 2);
-  const float* k3 = k0 + k_row_stride * 3 * (kKeys > 3);
-  const float* k4 = k0 + k_row_stride * 4 * (kKeys > 4);
-  const float* k5 = k0 + k_row_stride * 5 * (kKeys > 5);
-  const float* k6 = k0 + k_row_stride * 6 * (kKeys > 6);
-  const float* k7 = k0 + k_row_stride * 7 * (kKeys > 7);
+  const float* k1 = kKeys > 1 ? k0 + k_row_stride : k0;
+  const float* k2 = kKeys > 2 ? k1 + k_row_stride : k0;
+  const float* k3 = kKeys > 3 ? k2 + k_row_stride : k0;
+  const float* k4 = kKeys > 4 ? k3 + k_row_stride : k0;
+  const float* k5 = kKeys > 5 ? k4 + k_row_stride : k0;
+  const float* k6 = kKeys > 6 ? k5 + k_row_stride : k0;
+  const float* k7 = kKeys > 7 ? k6 + k_row_stride : k0;
 #define SDPA_QK_DECLARE(kk)                                           \
   V c##kk##0 = hn::Zero(d), c##kk##1 = c##kk##0, c##kk##2 = c##kk##0, \
     c##kk##3 = c##kk##0;
