@@ -1,6 +1,7 @@
 // Regression tests for the kernel bugs the fuzzer (fuzz/, docs/robustness.md)
 // found. Kernel bugs were committed DISABLED_ as reproducers and run since
-// their fixes (4c2f6b7, cc3832d); each test says what went wrong.
+// their fixes (4c2f6b7, cc3832d); each test says what went wrong. A
+// DISABLED_ one is still open.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -157,6 +158,30 @@ TEST_P(FuzzerFindings, HalfInfOrNaNInKeyOrValue) {
       EXPECT_LE(r.max_lse_error, kLseTolerance);
     }
   }
+}
+
+// Open (finding 9): the kernel multiplies Q by scale·log2(e) in float
+// before the dot products. With a tiny scale (here 1e-45) that product
+// underflows to 0, and 0 times an infinite K element is NaN, where the
+// score q·k·scale is -inf: that key must get weight 0 and the row is the
+// other key's V row. The kernel gives NaN. (The mirror image of
+// ScaledQueryOverflows: 4c2f6b7 falls back to unscaled Q on overflow only.)
+TEST_P(FuzzerFindings, DISABLED_ScaledQueryUnderflowsAgainstInfiniteKey) {
+  Case c;
+  c.q_len = 1, c.kv_len = 2, c.head_dim = 1, c.value_dim = 4;
+  c.scale = 1e-45f;
+  Inputs inputs(c);
+  inputs.q().At(0, 0, 0, 0) = 0.5f;
+  inputs.k().At(0, 0, 0, 0) = -std::numeric_limits<float>::infinity();
+  inputs.k().At(0, 0, 1, 0) = 1.0f;
+  const Result r = inputs.Run(ContextFor(GetParam(), 1));
+  ASSERT_EQ(r.status, SDPA_OK) << r.error;
+  for (int64_t e = 0; e < 4; ++e) {
+    EXPECT_EQ(r.out[static_cast<size_t>(e)], inputs.v().At(0, 0, 1, e))
+        << "column " << e;
+  }
+  EXPECT_LE(r.max_out_error, kOutTolerance);
+  EXPECT_LE(r.max_lse_error, kLseTolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, FuzzerFindings,
