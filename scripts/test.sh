@@ -67,11 +67,15 @@ fi
 stage "ThreadSanitizer" \
   env SDPA_TSAN_BUILD="$build_root/tsan" bash scripts/tsan.sh || true
 
-# Fuzz the C API from fuzz/corpus with clang's libFuzzer, ASan and UBSan for
-# SDPA_FUZZ_SECONDS (default 180) after a ~3-minute build (scripts/fuzz.sh).
-stage "fuzz (${SDPA_FUZZ_SECONDS:-180} s)" \
+# Fuzz the C API from fuzz/corpus with clang's libFuzzer, ASan and UBSan
+# after a ~3-minute build (scripts/fuzz.sh). CI fuzzes a fixed number of
+# inputs from a fixed seed, so that the same tree gives the same verdict on
+# any machine: what was green when submitted stays green. Open-ended
+# exploration is scripts/fuzz.sh with a time (docs/robustness.md);
+# SDPA_FUZZ_RUNS changes the count here.
+stage "fuzz (${SDPA_FUZZ_RUNS:-20000} inputs, seed 1)" \
   env SDPA_FUZZ_BUILD="$build_root/fuzz" \
-  bash scripts/fuzz.sh "${SDPA_FUZZ_SECONDS:-180}" || true
+  bash scripts/fuzz.sh 900 -seed=1 -runs="${SDPA_FUZZ_RUNS:-20000}" || true
 
 # Arm: aarch64 cross build, every suite under qemu's NEON/SVE/SVE2 CPUs
 # (scripts/test_arm.sh, README "Arm"); about 4 minutes on 2 cores.
