@@ -1122,7 +1122,7 @@ double OutputRounding(int32_t dtype, double x) {
 // pre-multiplied by scale·log2(e) in float underflows to 0 for a tiny
 // scale, and 0 times an infinite K element is NaN where the score is
 // ±inf. Set to false once fixed.
-constexpr bool kExcuseScaledQueryUnderflow = true;
+constexpr bool kExcuseScaledQueryUnderflow = false;
 
 // After a successful call: compare with the float64 reference.
 void CheckAgainstReference(Case& c, const sdpa_attention_args& args) {

@@ -329,8 +329,9 @@ void TaskRunner::CarveScratch() {
 // Q, widened to f32 and pre-scaled into the log2 domain: transposed
 // (qt[e][row]) for the rows-in-lanes form, row-major for the dot form.
 // If pre-scaling would overflow a finite element (huge |q|·scale, even where
-// the scores themselves are small), Q is packed unscaled and the scores are
-// scaled instead (TileMasks::scale_scores).
+// the scores themselves are small) or flush a nonzero one to 0 (tiny scale:
+// 0·Inf would then be NaN where q·k·scale is ±Inf), Q is packed unscaled
+// and the scores are scaled instead (TileMasks::scale_scores).
 void TaskRunner::PackQueries() {
   const float log2_scale = p_.scale * kLog2e;
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -347,7 +348,8 @@ void TaskRunner::PackQueries() {
         const float q = LoadElem(
             p_.q, src + static_cast<int64_t>(e) * p_.q_strides[3], p_.q_type);
         const float x = q * q_scale;
-        overflow |= !std::isfinite(x) && std::isfinite(q);
+        overflow |=
+            (!std::isfinite(x) && std::isfinite(q)) || (x == 0.0f && q != 0.0f);
         if (dot_form_) {
           tile[lane * dim_padded_ + e] = x;
         } else {
