@@ -1,7 +1,6 @@
 // Regression tests for the kernel bugs the fuzzer (fuzz/, docs/robustness.md)
 // found. Kernel bugs were committed DISABLED_ as reproducers and run since
-// their fixes (4c2f6b7, cc3832d); each test says what went wrong. A
-// DISABLED_ one is still open.
+// their fixes (4c2f6b7, cc3832d, a2e7e04); each test says what went wrong.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -160,13 +159,12 @@ TEST_P(FuzzerFindings, HalfInfOrNaNInKeyOrValue) {
   }
 }
 
-// Finding 9 (fixed: Q stays unscaled when scaling flushes it to 0): the
-// kernel multiplied Q by scale·log2(e) in float
-// before the dot products. With a tiny scale (here 1e-45) that product
-// underflows to 0, and 0 times an infinite K element is NaN, where the
-// score q·k·scale is -inf: that key must get weight 0 and the row is the
-// other key's V row. The kernel gives NaN. (The mirror image of
-// ScaledQueryOverflows: 4c2f6b7 falls back to unscaled Q on overflow only.)
+// The kernel multiplied Q by scale·log2(e) in float before the dot
+// products. With a tiny scale (here 1e-45) that product underflowed to 0,
+// and 0 times an infinite K element is NaN where the score q·k·scale is
+// -inf: that key must get weight 0 and the row is the other key's V row.
+// The kernel gave NaN (the mirror image of ScaledQueryOverflows; fixed in
+// a2e7e04: Q stays unscaled when scaling would flush an element to 0).
 TEST_P(FuzzerFindings, ScaledQueryUnderflowsAgainstInfiniteKey) {
   Case c;
   c.q_len = 1, c.kv_len = 2, c.head_dim = 1, c.value_dim = 4;
