@@ -7,10 +7,12 @@ back, zeros past the end. Valid calls of many shapes and layouts
 give the fuzzer a foothold past validation; the invalid ones point it at each
 refusal. Run it after changing the format:
 
-    python3 fuzz/make_corpus.py            # rewrites fuzz/corpus/*
+    python3 fuzz/make_corpus.py    # rewrites its seeds in fuzz/corpus/
+
+Other files there (regress_*, the failing inputs of fixed findings) are
+kept.
 """
 import os
-import shutil
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -264,9 +266,9 @@ SEEDS = {
 
 def main():
     corpus = os.path.join(HERE, "corpus")
-    if os.path.isdir(corpus):
-        shutil.rmtree(corpus)
-    os.makedirs(corpus)
+    os.makedirs(corpus, exist_ok=True)
+    # Inputs added by hand (regress_*: the failing inputs of fixed findings)
+    # stay; the seeds written here are replaced.
     for name, data in sorted(SEEDS.items()):
         with open(os.path.join(corpus, name), "wb") as f:
             f.write(data)
