@@ -1,7 +1,7 @@
 // Regression tests for the kernel bugs the fuzzer (fuzz/, docs/robustness.md)
 // found. Kernel bugs were committed DISABLED_ as reproducers and run since
 // their fixes (4c2f6b7, cc3832d, a2e7e04); each test says what went wrong.
-// A DISABLED_ one is still open.
+// The DISABLED_ ones are still open.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -200,6 +200,31 @@ TEST_P(FuzzerFindings, DISABLED_LargeValuesOverflowTheAccumulator) {
   const Result r = inputs.Run(ContextFor(GetParam(), 1));
   ASSERT_EQ(r.status, SDPA_OK) << r.error;
   EXPECT_EQ(r.out[0], 3e38f);
+  EXPECT_LE(r.max_out_error, kOutTolerance);
+}
+
+// Open (finding 11): a visible key whose score is -inf (Inf in K) has
+// weight exactly 0, and 0 times an infinite V element is NaN in IEEE
+// arithmetic and in the float64 reference. The kernel skips zero-weight keys
+// in tiles where some row has keys hidden (to keep masked keys out), but
+// not elsewhere: here row 1 sees both keys, yet its tile also holds row 0,
+// from which the causal rule hides key 1, so row 1 comes out finite (the
+// V row of key 0); without row 0 it would be NaN. A row's result then
+// depends on the other rows of its tile. Either the kernel propagates the
+// NaN everywhere (as the reference does), or it never lets a zero-weight
+// key contribute and sdpa.h and the reference say so.
+TEST_P(FuzzerFindings, DISABLED_ZeroWeightKeyWithInfiniteValue) {
+  Case c;
+  c.q_len = 2, c.kv_len = 2, c.head_dim = 1, c.value_dim = 2;
+  c.causal = SDPA_CAUSAL_TOP_LEFT;  // row 0 sees key 0, row 1 keys 0 and 1
+  Inputs inputs(c);
+  inputs.q().At(0, 0, 1, 0) = 1.0f;
+  inputs.k().At(0, 0, 0, 0) = 0.5f;
+  inputs.k().At(0, 0, 1, 0) = -std::numeric_limits<float>::infinity();
+  inputs.v().At(0, 0, 1, 0) = -std::numeric_limits<float>::infinity();
+  const Result r = inputs.Run(ContextFor(GetParam(), 1));
+  ASSERT_EQ(r.status, SDPA_OK) << r.error;
+  EXPECT_TRUE(std::isnan(r.out[1 * 2 + 0])) << r.out[1 * 2 + 0];
   EXPECT_LE(r.max_out_error, kOutTolerance);
 }
 
