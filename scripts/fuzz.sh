@@ -62,4 +62,4 @@ if [[ $status -ne 0 ]]; then
   echo "(SDPA_FUZZ_VERBOSE=1 prints the decoded case)"
   exit "$status"
 fi
-echo "fuzz: no failure in $seconds s"
+echo "fuzz: no failure (limit $seconds s; libFuzzer flags: ${*:-none})"
