@@ -1,7 +1,7 @@
 // Regression tests for the kernel bugs the fuzzer (fuzz/, docs/robustness.md)
 // found. Kernel bugs were committed DISABLED_ as reproducers and run since
-// their fixes (4c2f6b7, cc3832d, a2e7e04); each test says what went wrong.
-// The DISABLED_ ones are still open.
+// their fixes (4c2f6b7, cc3832d, a2e7e04, and 10/11 with the accumulator
+// rerun and the hidden-key marking); each test says what went wrong.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -184,14 +184,13 @@ TEST_P(FuzzerFindings, ScaledQueryUnderflowsAgainstInfiniteKey) {
   EXPECT_LE(r.max_lse_error, kLseTolerance);
 }
 
-// Open (finding 10): the output is accumulated unnormalised in float,
+// Finding 10: the output is accumulated unnormalised in float,
 // O = sum_j p_j v_j with p_j <= 1, and divided by l = sum_j p_j at the end.
-// With V elements near FLT_MAX the sum overflows although the weighted mean
-// is representable: two keys of equal score and V = 3e38 give +inf instead
-// of 3e38. Either the kernel keeps the accumulator in range (for example
-// by normalising when it would overflow), or sdpa.h documents that outputs
-// may overflow when max|V| times the number of keys exceeds FLT_MAX.
-TEST_P(FuzzerFindings, DISABLED_LargeValuesOverflowTheAccumulator) {
+// With V elements near FLT_MAX the sum overflowed although the weighted mean
+// is representable: two keys of equal score and V = 3e38 gave +inf instead
+// of 3e38. Fixed: a task whose accumulator holds Inf/NaN is run again with
+// every weight scaled by 2^-32 (TaskRunner::Run).
+TEST_P(FuzzerFindings, LargeValuesOverflowTheAccumulator) {
   Case c;
   c.q_len = 1, c.kv_len = 2, c.head_dim = 1, c.value_dim = 1;
   Inputs inputs(c);
@@ -203,17 +202,50 @@ TEST_P(FuzzerFindings, DISABLED_LargeValuesOverflowTheAccumulator) {
   EXPECT_LE(r.max_out_error, kOutTolerance);
 }
 
-// Open (finding 11): a visible key whose score is -inf (Inf in K) has
-// weight exactly 0, and 0 times an infinite V element is NaN in IEEE
-// arithmetic and in the float64 reference. The kernel skips zero-weight keys
-// in tiles where some row has keys hidden (to keep masked keys out), but
-// not elsewhere: here row 1 sees both keys, yet its tile also holds row 0,
-// from which the causal rule hides key 1, so row 1 comes out finite (the
-// V row of key 0); without row 0 it would be NaN. A row's result then
-// depends on the other rows of its tile. Either the kernel propagates the
-// NaN everywhere (as the reference does), or it never lets a zero-weight
-// key contribute and sdpa.h and the reference say so.
-TEST_P(FuzzerFindings, DISABLED_ZeroWeightKeyWithInfiniteValue) {
+// Finding 10 on the other paths: prefill tiles (causal, masked blocks),
+// decode's dot form, and a key range split across threads (merged in
+// double). Every V element is ±(2.5 .. 3.4)e38, so any two keys of equal
+// sign overflow a float sum; the outputs are weighted means and must match
+// the reference to the usual tolerance of max|V|.
+TEST_P(FuzzerFindings, LargeValuesOnEveryPath) {
+  struct Shape {
+    int64_t q_heads, kv_heads, q_len, kv_len, head_dim, value_dim;
+    sdpa_causal causal;
+    int32_t threads;
+  };
+  for (const Shape& s : {Shape{2, 1, 37, 300, 16, 24, SDPA_CAUSAL_TOP_LEFT, 1},
+                         Shape{4, 1, 1, 1500, 32, 16, SDPA_CAUSAL_NONE, 1},
+                         Shape{1, 1, 1, 3000, 8, 8, SDPA_CAUSAL_NONE, 2}}) {
+    Case c;
+    c.q_heads = s.q_heads, c.kv_heads = s.kv_heads, c.q_len = s.q_len;
+    c.kv_len = s.kv_len, c.head_dim = s.head_dim, c.value_dim = s.value_dim;
+    c.causal = s.causal;
+    Inputs inputs(c);
+    for (int64_t j = 0; j < c.kv_len; ++j) {
+      for (int64_t e = 0; e < c.value_dim; ++e) {
+        const float x = inputs.v().At(0, 0, j, e);
+        inputs.v().At(0, 0, j, e) =
+            (x < 0 ? -1.0f : 1.0f) *
+            (2.5e38f + 0.9e38f * std::fabs(std::tanh(x)));
+      }
+    }
+    const Result r = inputs.Run(ContextFor(GetParam(), s.threads));
+    ASSERT_EQ(r.status, SDPA_OK) << r.error;
+    EXPECT_LE(r.max_out_error, kOutTolerance) << "Tq " << s.q_len;
+    EXPECT_LE(r.max_lse_error, kLseTolerance) << "Tq " << s.q_len;
+  }
+}
+
+// Finding 11: a visible key whose score is -inf (Inf in K) has weight
+// exactly 0, and 0 times an infinite V element is NaN in IEEE arithmetic
+// and in the float64 reference. The kernel skipped zero-weight keys in tiles
+// where some row had keys hidden (to keep masked keys out), but not
+// elsewhere: here row 1 sees both keys, yet its tile also holds row 0, from
+// which the causal rule hides key 1, so row 1 came out finite (the V row of
+// key 0); without row 0 it was NaN. Fixed: such tiles mark hidden keys'
+// weights -0.0 and skip only those (MarkHiddenKeys), so the NaN propagates
+// everywhere, as sdpa.h states.
+TEST_P(FuzzerFindings, ZeroWeightKeyWithInfiniteValue) {
   Case c;
   c.q_len = 2, c.kv_len = 2, c.head_dim = 1, c.value_dim = 2;
   c.causal = SDPA_CAUSAL_TOP_LEFT;  // row 0 sees key 0, row 1 keys 0 and 1

@@ -95,14 +95,25 @@ typedef struct sdpa_tensor {
  *   (window_right < 0 or j <= d(i) + window_right) and the mask keeps it.
  * A query that sees no key gets output 0 and lse -inf.
  *
+ * Non-finite inputs follow IEEE arithmetic on the definition, restricted to
+ * the visible keys: a hidden key (causal, window, mask false or -inf) never
+ * contributes, whatever its K, V or mask value. A visible key contributes
+ * weight * V even when its weight is exactly 0 (score -inf from an infinite
+ * K element), so Inf/NaN in its V row makes those output elements NaN. NaN
+ * anywhere a query sees makes its row NaN; a query whose visible scores are
+ * all -inf gets NaN. Scores are computed in F32: a score q·k·scale beyond
+ * FLT_MAX is ±Inf. The output, a weighted mean of V rows, does not overflow
+ * for V elements up to FLT_MAX (it may for a BF16/F16 out that cannot hold
+ * it).
+ *
  * New fields are only ever added at the end; struct_size tells the library
  * which fields the caller knows. */
 typedef struct sdpa_attention_args {
-  uint32_t struct_size;   /* sizeof(sdpa_attention_args) */
-  const sdpa_tensor* q;   /* [B, Hq,  Tq, Dk] */
-  const sdpa_tensor* k;   /* [B, Hkv, Tk, Dk], Hq % Hkv == 0 */
-  const sdpa_tensor* v;   /* [B, Hkv, Tk, Dv] */
-  sdpa_tensor* out;       /* [B, Hq,  Tq, Dv] */
+  uint32_t struct_size;    /* sizeof(sdpa_attention_args) */
+  const sdpa_tensor* q;    /* [B, Hq,  Tq, Dk] */
+  const sdpa_tensor* k;    /* [B, Hkv, Tk, Dk], Hq % Hkv == 0 */
+  const sdpa_tensor* v;    /* [B, Hkv, Tk, Dv] */
+  sdpa_tensor* out;        /* [B, Hq,  Tq, Dv] */
   const sdpa_tensor* mask; /* NULL, or F32 additive / BOOL keep-mask,
                               shape [B|1, Hq|1, Tq|1, Tk], a dimension of size 1
                               or stride 0 broadcasts */
@@ -118,7 +129,7 @@ typedef struct sdpa_attention_args {
 /** Options of a context. Zero-initialise, set struct_size, change fields. */
 typedef struct sdpa_context_options {
   uint32_t struct_size; /* sizeof(sdpa_context_options) */
-  int32_t num_threads;  /* 0: all hardware threads; otherwise >= 1 */
+  int32_t num_threads;  /* 0: all hardware threads; otherwise 1..4096 */
   uint64_t isa;         /* 0: best available; else one SDPA_ISA_* bit */
 } sdpa_context_options;
 
@@ -148,11 +159,11 @@ typedef struct sdpa_context sdpa_context;
  * @param out_context receives the new context; owned by the caller, release
  *        it with sdpa_context_destroy. Untouched on failure.
  * @returns SDPA_OK; SDPA_ERROR_INVALID_ARGUMENT for a NULL out_context, a bad
- *          struct_size, a negative thread count or an ISA value that is not
- *          exactly one SDPA_ISA_* bit; SDPA_ERROR_UNSUPPORTED for an ISA this
- *          build or CPU cannot run; SDPA_ERROR_OUT_OF_MEMORY.
- * The environment variable SDPA_ISA (an ISA name such as "AVX2") caps the
- * default ISA when options->isa is 0; it is meant for demos and benchmarks.
+ *          struct_size, a thread count outside 0..4096 or an ISA value that is
+ * not exactly one SDPA_ISA_* bit; SDPA_ERROR_UNSUPPORTED for an ISA this build
+ * or CPU cannot run; SDPA_ERROR_OUT_OF_MEMORY. The environment variable
+ * SDPA_ISA (an ISA name such as "AVX2") caps the default ISA when options->isa
+ * is 0; it is meant for demos and benchmarks.
  */
 SDPA_API sdpa_status sdpa_context_create(const sdpa_context_options* options,
                                          sdpa_context** out_context);

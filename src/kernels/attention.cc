@@ -233,6 +233,8 @@ class TaskRunner {
   TileMasks BuildMasks(size_t tile, int64_t a, size_t num_keys,
                        bool range_masked);
   void ProcessTile(Block& block, size_t tile);
+  // Every key block of the task into o_acc_, row_max_, row_sum_, seen_.
+  void Accumulate();
   // O = O·alpha + P·V for one tile (prefetching V when decoding).
   template <bool kSkipZeros>
   void PvForTile(const float* v_rows, ptrdiff_t v_row_stride, size_t vvecs,
@@ -263,6 +265,7 @@ class TaskRunner {
   float *first_rel_, *last_rel_, *s_tile_, *mask_tile_, *k_pack_, *v_pack_;
   std::vector<TileRange> ranges_;
   bool scale_scores_ = false;  // see PackQueries
+  float weight_bias_ = 0.0f;   // see Run
 };
 
 TaskRunner::TaskRunner(const Problem& p, const Task& t)
@@ -507,8 +510,9 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
             tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys,
             s_tile_);
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
-  OnlineSoftmaxTile(d_, s_tile_, rt_, num_keys, masks, row_max_ + row0,
-                    row_sum_ + row0, alpha_ + row0, seen_ + row0);
+  OnlineSoftmaxTile(d_, s_tile_, rt_, num_keys, masks, weight_bias_,
+                    row_max_ + row0, row_sum_ + row0, alpha_ + row0,
+                    seen_ + row0);
 
   ptrdiff_t v_row_stride;
   const float* v_rows = ValueRows(block, a, &v_row_stride);
@@ -525,6 +529,7 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   float* o_tile = o_acc_ + row0 * vdim_padded_;
   const size_t vvecs = vdim_padded_ / lanes_;
   if (masked && block.v_finite == 0) {
+    MarkHiddenKeys(d_, s_tile_, rt_, num_keys, masks);
     PvForTile<true>(v_rows, v_row_stride, vvecs, row0, tile_rows, num_keys,
                     o_tile);
   } else {
@@ -576,15 +581,14 @@ void TaskRunner::WriteRows() {
       *lse = sum == 0.0f
                  ? (blind ? neg_inf : nan)
                  : static_cast<float>((static_cast<double>(row_max_[r]) +
-                                       std::log2(static_cast<double>(sum))) *
+                                       std::log2(static_cast<double>(sum)) +
+                                       weight_bias_) *
                                       kLn2);
     }
   }
 }
 
-void TaskRunner::Run() {
-  PackQueries();
-  ComputeVisibleRanges();
+void TaskRunner::Accumulate() {
   std::fill(row_max_, row_max_ + rows_padded_,
             -std::numeric_limits<float>::infinity());
   std::fill(row_sum_, row_sum_ + rows_padded_, 0.0f);
@@ -594,6 +598,26 @@ void TaskRunner::Run() {
   for (int64_t j0 = t_.kv_begin; j0 < t_.kv_end; j0 += keys_per_block_) {
     Block block{j0, std::min(t_.kv_end, j0 + keys_per_block_)};
     for (size_t tile = 0; tile < num_tiles_; ++tile) ProcessTile(block, tile);
+  }
+}
+
+// O is accumulated unnormalised, sum_j p_j * v_j with p_j <= 1, so V elements
+// near FLT_MAX can overflow it although O / l (a weighted mean of V rows) is
+// representable. Checking the accumulator costs rows x Dv per task; only if
+// it holds Inf/NaN is the task run again with every weight scaled by
+// 2^-kWeightBias, which keeps sum_j p_j * |v_j| < FLT_MAX for up to 2^32 keys
+// (weights below 2^-94 of the row's largest then flush to 0, a relative
+// change below 2^-62). Inf/NaN that come from the inputs simply come out
+// again, at twice the cost for that task.
+void TaskRunner::Run() {
+  constexpr float kWeightBias = 32.0f;
+  PackQueries();
+  ComputeVisibleRanges();
+  Accumulate();
+  if (!AllFinite(d_, o_acc_, rows_, vdim_,
+                 static_cast<ptrdiff_t>(vdim_padded_))) {
+    weight_bias_ = kWeightBias;
+    Accumulate();
   }
   WriteRows();
 }

@@ -41,13 +41,38 @@ struct TileMasks {
   float score_scale = 1.0f;
 };
 
+// Lanes of key kk that no rule or mask removes; `first`/`last` are the
+// loaded masks.first/last of lanes [lane0, lane0 + N).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE hn::Mask<D> KeptLanes(D d, const TileMasks& masks, size_t rt,
+                                 size_t lane0, size_t kk, V first, V last) {
+  auto kept = hn::Eq(hn::Zero(d), hn::Zero(d));  // all lanes
+  if (masks.mask_tile != nullptr || masks.mask_row != nullptr) {
+    const V add = masks.mask_tile
+                      ? hn::Load(d, masks.mask_tile + kk * rt + lane0)
+                      : hn::Set(d, masks.mask_row[kk]);
+    // Not(Eq), not Ne: x86's Ne is false for a NaN lane, and a NaN mask
+    // value must keep the key (and poison the row).
+    kept = hn::Not(
+        hn::Eq(add, hn::Set(d, -std::numeric_limits<float>::infinity())));
+  }
+  if (masks.first != nullptr) {
+    const V key = hn::Set(d, static_cast<float>(kk));
+    kept = hn::And(kept, hn::And(hn::Le(first, key), hn::Le(key, last)));
+  }
+  return kept;
+}
+
 // seen[r] becomes 1 once lane r has had a key that no rule or mask removed:
 // a row whose visible scores are all -inf (Inf in Q or K) is then NaN, as in
 // IEEE softmax, while a row that sees no key is 0.
+// P is 2^(S - m - weight_bias): a positive bias keeps P, l and O·l far from
+// overflow (see TaskRunner::Run); m, alpha and l·2^bias are unaffected.
 template <class D>
 HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
                                   size_t num_keys, const TileMasks& masks,
-                                  float* HWY_RESTRICT m, float* HWY_RESTRICT l,
+                                  float weight_bias, float* HWY_RESTRICT m,
+                                  float* HWY_RESTRICT l,
                                   float* HWY_RESTRICT alpha,
                                   float* HWY_RESTRICT seen) {
   using V = hn::Vec<D>;
@@ -70,24 +95,16 @@ HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
       const V log2e = hn::Set(d, 1.44269504088896340736f);
       for (size_t kk = 0; kk < num_keys; ++kk) {
         V x = hn::Load(d, col + kk * rt);
-        auto kept = hn::Eq(zero, zero);  // all lanes
         if (masks.scale_scores) x = hn::Mul(hn::Mul(x, score_scale), log2e);
-        // The mask first, then the position rules: a hidden key must end at
-        // -inf whatever its mask value (-inf + inf would be NaN).
         if (has_mask) {
-          const V add = masks.mask_tile
-                            ? hn::Load(d, masks.mask_tile + kk * rt + lane0)
-                            : hn::Set(d, masks.mask_row[kk]);
-          const auto removed = hn::Eq(add, neg_inf);
-          x = hn::IfThenElse(removed, neg_inf, hn::Add(x, add));
-          kept = hn::Not(removed);
+          x = hn::Add(x, masks.mask_tile
+                             ? hn::Load(d, masks.mask_tile + kk * rt + lane0)
+                             : hn::Set(d, masks.mask_row[kk]));
         }
-        if (masks.first != nullptr) {
-          const V key = hn::Set(d, static_cast<float>(kk));
-          const auto visible = hn::And(hn::Le(first, key), hn::Le(key, last));
-          x = hn::IfThenElse(visible, x, neg_inf);
-          kept = hn::And(kept, visible);
-        }
+        // A hidden key ends at -inf whatever its mask value or score
+        // (-inf + inf or a NaN score would otherwise reach the row).
+        const auto kept = KeptLanes(d, masks, rt, lane0, kk, first, last);
+        x = hn::IfThenElse(kept, x, neg_inf);
         hn::Store(x, d, col + kk * rt);
         block_max = hn::Max(block_max, x);
         seen_lanes = hn::IfThenElse(kept, one, seen_lanes);
@@ -104,15 +121,38 @@ HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
     // instead keeps its P (and alpha) exactly 0 rather than NaN.
     const V m_use = hn::IfThenZeroElse(hn::Eq(m_new, neg_inf), m_new);
     const V scale = FastExp2(d, hn::Sub(m_old, m_use));
+    const V m_weights = hn::Add(m_use, hn::Set(d, weight_bias));
     V sum = hn::Zero(d);
     for (size_t kk = 0; kk < num_keys; ++kk) {
-      const V p = FastExp2(d, hn::Sub(hn::Load(d, col + kk * rt), m_use));
+      const V p = FastExp2(d, hn::Sub(hn::Load(d, col + kk * rt), m_weights));
       hn::Store(p, d, col + kk * rt);
       sum = hn::Add(sum, p);
     }
     hn::Store(m_new, d, m + lane0);
     hn::Store(hn::MulAdd(hn::Load(d, l + lane0), scale, sum), d, l + lane0);
     hn::Store(scale, d, alpha + lane0);
+  }
+}
+
+// For P·V with kSkipZeros: P of every key a rule or mask removed from a lane
+// (0 there) becomes -0.0, so that hidden keys are skipped while a visible
+// key of weight +0 still contributes 0 * V (NaN for an infinite V element,
+// as in IEEE arithmetic and the reference).
+template <class D>
+HWY_INLINE void MarkHiddenKeys(D d, float* HWY_RESTRICT p, size_t rt,
+                               size_t num_keys, const TileMasks& masks) {
+  using V = hn::Vec<D>;
+  const size_t N = hn::Lanes(d);
+  const V neg_zero = hn::Set(d, -0.0f);
+  for (size_t lane0 = 0; lane0 < rt; lane0 += N) {
+    float* HWY_RESTRICT col = p + lane0;
+    const V first = masks.first ? hn::Load(d, masks.first + lane0) : neg_zero;
+    const V last = masks.last ? hn::Load(d, masks.last + lane0) : neg_zero;
+    for (size_t kk = 0; kk < num_keys; ++kk) {
+      const auto kept = KeptLanes(d, masks, rt, lane0, kk, first, last);
+      hn::Store(hn::IfThenElse(kept, hn::Load(d, col + kk * rt), neg_zero), d,
+                col + kk * rt);
+    }
   }
 }
 

@@ -13,6 +13,8 @@
 #include <hwy/cache_control.h>
 #include <hwy/highway.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
@@ -22,12 +24,19 @@ namespace hn = hwy::HWY_NAMESPACE;
 // kRows x kVecs accumulators. p points at P[0][r0], v at V[0][c0] (rows of
 // at least kVecs * N readable floats), o at O[r0][c0] (vector-aligned),
 // alpha at alpha[r0].
-// kSkipZeros: a zero weight contributes nothing even when V holds Inf/NaN
-// (keys hidden from a row must not turn it NaN); slower, used only for blocks
-// that are both masked and hold non-finite V.
+// kSkipZeros: a weight of -0.0 marks a key hidden from the row
+// (MarkHiddenKeys), which then contributes nothing even where V holds
+// Inf/NaN; a visible key of weight +0 still adds 0 * V. Slower, used only
+// for blocks that are both masked and hold non-finite V.
 // kPrefetch: decoding streams V from memory with little work per row, so the
 // hardware prefetchers fall behind; fetch kPrefetchValueRows rows ahead.
 constexpr size_t kPrefetchValueRows = 32;
+
+HWY_INLINE bool IsNegativeZero(float x) {
+  uint32_t bits;
+  memcpy(&bits, &x, sizeof(bits));
+  return bits == 0x80000000u;
+}
 
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
 HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
@@ -71,26 +80,22 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
     const V v1 = kVecs > 1 ? hn::LoadU(d, vj + N) : v0;
     const V v2 = kVecs > 2 ? hn::LoadU(d, vj + 2 * N) : v0;
     const V v3 = kVecs > 3 ? hn::LoadU(d, vj + 3 * N) : v0;
-#define SDPA_PV_ACC(r, c)                                                     \
-  if constexpr (kSkipZeros) {                                                 \
-    a##r##c = hn::Add(a##r##c,                                                \
-                      hn::IfThenElseZero(hn::Ne(b, zero), hn::Mul(b, v##c))); \
-  } else {                                                                    \
-    a##r##c = hn::MulAdd(b, v##c, a##r##c);                                   \
-  }
-#define SDPA_PV_STEP(r)            \
-  if constexpr (kRows > r) {       \
-    const V b = hn::Set(d, pj[r]); \
-    SDPA_PV_ACC(r, 0)              \
-    if constexpr (kVecs > 1) {     \
-      SDPA_PV_ACC(r, 1)            \
-    }                              \
-    if constexpr (kVecs > 2) {     \
-      SDPA_PV_ACC(r, 2)            \
-    }                              \
-    if constexpr (kVecs > 3) {     \
-      SDPA_PV_ACC(r, 3)            \
-    }                              \
+#define SDPA_PV_ACC(r, c) a##r##c = hn::MulAdd(b, v##c, a##r##c);
+#define SDPA_PV_STEP(r)                          \
+  if constexpr (kRows > r) {                     \
+    if (!kSkipZeros || !IsNegativeZero(pj[r])) { \
+      const V b = hn::Set(d, pj[r]);             \
+      SDPA_PV_ACC(r, 0)                          \
+      if constexpr (kVecs > 1) {                 \
+        SDPA_PV_ACC(r, 1)                        \
+      }                                          \
+      if constexpr (kVecs > 2) {                 \
+        SDPA_PV_ACC(r, 2)                        \
+      }                                          \
+      if constexpr (kVecs > 3) {                 \
+        SDPA_PV_ACC(r, 3)                        \
+      }                                          \
+    }                                            \
   }
     SDPA_PV_STEP(0)
     SDPA_PV_STEP(1)

@@ -47,8 +47,10 @@ int main() {
               before, after, sdpa_best);
   int failures = 0;
   if (std::strcmp(before, after) != 0) {
-    std::fprintf(stderr, "FAIL: calling sdpa moved Highway's dispatch from "
-                         "%s to %s\n", before, after);
+    std::fprintf(stderr,
+                 "FAIL: calling sdpa moved Highway's dispatch from "
+                 "%s to %s\n",
+                 before, after);
     ++failures;
   }
   // Highway and libsdpa must agree on the best target (names match except

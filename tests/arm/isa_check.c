@@ -92,14 +92,14 @@ static double run_one(sdpa_context* context) {
     state = state * 1103515245u + 12345u;
     v[i] = (float)((state >> 8) % 2001) / 1000.0f - 1.0f;
   }
-  sdpa_tensor tq = {q, SDPA_DTYPE_F32, {B, H, TQ, D},
-                    {H * TQ * D, TQ * D, D, 1}};
-  sdpa_tensor tk = {k, SDPA_DTYPE_F32, {B, H, TK, D},
-                    {H * TK * D, TK * D, D, 1}};
-  sdpa_tensor tv = {v, SDPA_DTYPE_F32, {B, H, TK, D},
-                    {H * TK * D, TK * D, D, 1}};
-  sdpa_tensor to = {out, SDPA_DTYPE_F32, {B, H, TQ, D},
-                    {H * TQ * D, TQ * D, D, 1}};
+  sdpa_tensor tq = {
+      q, SDPA_DTYPE_F32, {B, H, TQ, D}, {H * TQ * D, TQ * D, D, 1}};
+  sdpa_tensor tk = {
+      k, SDPA_DTYPE_F32, {B, H, TK, D}, {H * TK * D, TK * D, D, 1}};
+  sdpa_tensor tv = {
+      v, SDPA_DTYPE_F32, {B, H, TK, D}, {H * TK * D, TK * D, D, 1}};
+  sdpa_tensor to = {
+      out, SDPA_DTYPE_F32, {B, H, TQ, D}, {H * TQ * D, TQ * D, D, 1}};
   sdpa_attention_args args;
   memset(&args, 0, sizeof args);
   args.struct_size = sizeof args;
@@ -161,8 +161,8 @@ int main(void) {
   const char* expect_isa = getenv("SDPA_EXPECT_ISA");
   if (expect_isa && strcmp(expect_isa, sdpa_isa_name(chosen)) != 0) {
     snprintf(message, sizeof message,
-             "the default context runs %s, expected %s",
-             sdpa_isa_name(chosen), expect_isa);
+             "the default context runs %s, expected %s", sdpa_isa_name(chosen),
+             expect_isa);
     fail(message);
   }
   const char* expect_isas = getenv("SDPA_EXPECT_ISAS");
@@ -178,7 +178,8 @@ int main(void) {
   if (expect_bytes && atol(expect_bytes) != sve_bytes()) {
     snprintf(message, sizeof message,
              "the emulated CPU has %ld-byte SVE vectors, expected %s: check "
-             "QEMU_CPU and qemu's defaults", sve_bytes(), expect_bytes);
+             "QEMU_CPU and qemu's defaults",
+             sve_bytes(), expect_bytes);
     fail(message);
   }
 
