@@ -260,7 +260,7 @@ class TaskRunner {
   // Element offsets of this KV head.
   const int64_t k_head_, v_head_;
 
-  float *q_pack_, *o_acc_, *row_max_, *row_sum_, *alpha_, *seen_;
+  float *q_pack_, *q_row_, *o_acc_, *row_max_, *row_sum_, *alpha_, *seen_;
   int64_t *first_, *last_;  // visible keys of each row, inclusive
   float *first_rel_, *last_rel_, *s_tile_, *mask_tile_, *k_pack_, *v_pack_;
   std::vector<TileRange> ranges_;
@@ -304,16 +304,17 @@ TaskRunner::TaskRunner(const Problem& p, const Task& t)
 
 void TaskRunner::CarveScratch() {
   using C = ScratchCarver;
-  const size_t floats = C::Size(num_tiles_ * q_tile_floats_) +
-                        C::Size(rows_padded_ * vdim_padded_) +
-                        4 * C::Size(rows_padded_) +
-                        2 * C::Size(2 * rows_padded_) +  // int64 first/last
-                        2 * C::Size(rt_) + C::Size(bc_ * rt_) +
-                        (has_mask_ ? C::Size(bc_ * rt_) : 0) +
-                        (k_in_place_ ? 0 : C::Size(bc_ * dim_padded_)) +
-                        (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_));
+  const size_t floats =
+      C::Size(num_tiles_ * q_tile_floats_) + C::Size(dim_padded_) +
+      C::Size(rows_padded_ * vdim_padded_) + 4 * C::Size(rows_padded_) +
+      2 * C::Size(2 * rows_padded_) +  // int64 first/last
+      2 * C::Size(rt_) + C::Size(bc_ * rt_) +
+      (has_mask_ ? C::Size(bc_ * rt_) : 0) +
+      (k_in_place_ ? 0 : C::Size(bc_ * dim_padded_)) +
+      (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_));
   ScratchCarver carve(ThreadScratch(floats));
   q_pack_ = carve.Take(num_tiles_ * q_tile_floats_);
+  q_row_ = carve.Take(dim_padded_);
   o_acc_ = carve.Take(rows_padded_ * vdim_padded_);
   row_max_ = carve.Take(rows_padded_);
   row_sum_ = carve.Take(rows_padded_);
@@ -336,10 +337,12 @@ void TaskRunner::CarveScratch() {
 // 0·Inf would then be NaN where q·k·scale is ±Inf), Q is packed unscaled
 // and the scores are scaled instead (TileMasks::scale_scores).
 void TaskRunner::PackQueries() {
+  using V = hn::Vec<decltype(d_)>;
   const float log2_scale = p_.scale * kLog2e;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const float q_scale = scale_scores_ ? 1.0f : log2_scale;
-    bool overflow = false;
+    const V q_scale = hn::Set(d_, scale_scores_ ? 1.0f : log2_scale);
+    const V zero = hn::Zero(d_);
+    auto overflow = hn::Lt(zero, zero);  // no lane
     std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
     for (size_t r = 0; r < rows_; ++r) {
       const int64_t src = t_.batch * p_.q_strides[0] +
@@ -347,20 +350,23 @@ void TaskRunner::PackQueries() {
                           PosOf(r) * p_.q_strides[2];
       float* tile = q_pack_ + (r / rt_) * q_tile_floats_;
       const size_t lane = r % rt_;
-      for (size_t e = 0; e < dim_; ++e) {
-        const float q = LoadElem(
-            p_.q, src + static_cast<int64_t>(e) * p_.q_strides[3], p_.q_type);
-        const float x = q * q_scale;
-        overflow |=
-            (!std::isfinite(x) && std::isfinite(q)) || (x == 0.0f && q != 0.0f);
-        if (dot_form_) {
-          tile[lane * dim_padded_ + e] = x;
-        } else {
-          tile[e * rt_ + lane] = x;
-        }
+      // The dot form keeps rows as they are: scale straight into the tile.
+      float* row = dot_form_ ? tile + lane * dim_padded_ : q_row_;
+      PackRows(d_, p_.q, p_.q_type, src, 0, p_.q_strides[3], 1, dim_, row,
+               dim_padded_);
+      for (size_t e = 0; e < dim_padded_; e += lanes_) {
+        const V q = hn::Load(d_, row + e);
+        const V x = hn::Mul(q, q_scale);
+        overflow = hn::Or(overflow,
+                          hn::Or(hn::AndNot(hn::IsFinite(x), hn::IsFinite(q)),
+                                 hn::AndNot(hn::Eq(q, zero), hn::Eq(x, zero))));
+        hn::Store(x, d_, row + e);
+      }
+      if (!dot_form_) {
+        for (size_t e = 0; e < dim_; ++e) tile[e * rt_ + lane] = row[e];
       }
     }
-    if (!overflow || scale_scores_) return;
+    if (hn::AllFalse(d_, overflow) || scale_scores_) return;
     scale_scores_ = true;
   }
 }
@@ -571,7 +577,16 @@ void TaskRunner::WriteRows() {
     const float nan = std::numeric_limits<float>::quiet_NaN();
     const float empty_value = blind ? 0.0f : nan;
     const float inv = 1.0f / sum;
-    for (size_t c = 0; c < vdim_; ++c) {
+    size_t c = 0;
+    if (sum != 0.0f && p_.out_type == ElemType::kF32 &&
+        p_.out_strides[3] == 1) {
+      float* HWY_RESTRICT out = static_cast<float*>(p_.out) + dst;
+      const auto inv_v = hn::Set(d_, inv);
+      for (; c + lanes_ <= vdim_; c += lanes_) {
+        hn::StoreU(hn::Mul(hn::Load(d_, acc + c), inv_v), d_, out + c);
+      }
+    }
+    for (; c < vdim_; ++c) {
       StoreElem(p_.out, dst + static_cast<int64_t>(c) * p_.out_strides[3],
                 p_.out_type, sum == 0.0f ? empty_value : acc[c] * inv);
     }
