@@ -4,6 +4,8 @@
 // the few-rows dot-product forms of the kernel).
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "tests/kernel_test_support.h"
 
 namespace sdpa_test {
@@ -59,6 +61,46 @@ TEST_P(KernelShapes, HeadDims) {
   Check(c);
   c.head_dim = 256, c.value_dim = 3;
   Check(c);
+}
+
+// Decoding (few rows per KV head) takes the dot-product QKᵀ and, when the
+// padded value row holds 8 vectors or more (Dv >= 128 on AVX3, 64 on AVX2,
+// 32 on SSE4), one-pass wide P·V tiles over chunks of 8 vectors for up to 6
+// rows (2 on 16-register ISAs), the rest with the narrow tiles; around those
+// widths and row counts, with and without a mask, over more keys than one
+// block.
+TEST_P(KernelShapes, DecodeValueWidths) {
+  for (int64_t value_dim : {8, 24, 32, 33, 64, 96, 128, 129, 200, 256}) {
+    for (int64_t rows : {1, 2, 3, 4, 6, 8}) {  // per KV head: GQA or Tq
+      for (bool masked : {false, true}) {
+        const int64_t group = rows == 2 || rows == 6 ? rows / 2 : rows;
+        Case c;
+        c.kv_heads = 2, c.q_heads = 2 * group;
+        c.q_len = rows / group, c.kv_len = 700;
+        c.head_dim = 40, c.value_dim = value_dim;
+        c.mask = masked ? MaskKind::kBool : MaskKind::kNone;
+        c.seed = static_cast<uint32_t>(value_dim * 10 + rows);
+        Inputs inputs(c);
+        if (masked) {
+          // Key 600 hidden from every row, and its V rows NaN: the P·V
+          // tiles that skip hidden keys (kSkipZeros) must not read them in.
+          for (size_t i = 600; i < inputs.mask_bits().size(); i += 700) {
+            inputs.mask_bits()[i] = 0;
+          }
+          for (int64_t h = 0; h < c.kv_heads; ++h) {
+            for (int64_t e = 0; e < value_dim; ++e) {
+              inputs.v().At(0, h, 600, e) =
+                  std::numeric_limits<float>::quiet_NaN();
+            }
+          }
+        }
+        const Result r = inputs.Run(context());
+        ASSERT_EQ(r.status, SDPA_OK) << c.Name() << ": " << r.error;
+        EXPECT_LE(r.max_out_error, kOutTolerance) << c.Name();
+        EXPECT_LE(r.max_lse_error, kLseTolerance) << c.Name();
+      }
+    }
+  }
 }
 
 TEST_P(KernelShapes, GroupedQueryAttention) {

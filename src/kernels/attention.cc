@@ -44,6 +44,8 @@ constexpr int kQkQueryVecs = 2;  // x kQkKeys keys
 constexpr int kQkKeys = 4;
 constexpr int kPvRows = 4;  // x kPvVecs vectors of V columns
 constexpr int kPvVecs = 2;
+constexpr int kPvWideRows = 1;  // decode: rows x kPvWideVecs in one pass
+constexpr int kPvWideVecs = 8;
 #elif HWY_ARCH_X86 && HWY_TARGET != HWY_AVX3 && HWY_TARGET != HWY_AVX3_DL
 // 16 vector registers (SSSE3, SSE4, AVX2). Four query vectors per
 // broadcast key element: SSE has no broadcast load (movss + shufps per key),
@@ -52,12 +54,16 @@ constexpr int kQkQueryVecs = 4;
 constexpr int kQkKeys = 3;
 constexpr int kPvRows = 6;
 constexpr int kPvVecs = 2;
+constexpr int kPvWideRows = 1;
+constexpr int kPvWideVecs = 8;
 #else
 // 32 vector registers (AVX-512, NEON, SVE).
 constexpr int kQkQueryVecs = 3;
 constexpr int kQkKeys = 8;
 constexpr int kPvRows = 6;
 constexpr int kPvVecs = 4;
+constexpr int kPvWideRows = 3;
+constexpr int kPvWideVecs = 8;
 #endif
 // Keys per K/V block. Few-row (decode) tasks stream K and V from memory:
 // longer blocks keep each stream running long enough for the prefetchers.
@@ -548,7 +554,21 @@ template <bool kSkipZeros>
 void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
                            size_t vvecs, size_t row0, size_t tile_rows,
                            size_t num_keys, float* o_tile) {
-  if (dot_form_) {
+  if (dot_form_ && tile_rows <= 2 * kPvWideRows && vvecs >= kPvWideVecs) {
+    // Decoding: V rows in chunks of kPvWideVecs vectors, each in one pass.
+    size_t c = 0;
+    for (; c + kPvWideVecs <= vvecs; c += kPvWideVecs) {
+      PvWideRows<kPvWideRows, kPvWideVecs, kSkipZeros>(
+          d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
+          v_row_stride, alpha_ + row0, o_tile + c * lanes_, vdim_padded_);
+    }
+    if (c < vvecs) {
+      PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
+          d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
+          v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
+          vdim_padded_);
+    }
+  } else if (dot_form_) {
     PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
         d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
         alpha_ + row0, o_tile, vdim_padded_);
@@ -609,6 +629,9 @@ void TaskRunner::Accumulate() {
   std::fill(row_sum_, row_sum_ + rows_padded_, 0.0f);
   std::fill(seen_, seen_ + rows_padded_, 0.0f);
   std::memset(o_acc_, 0, rows_padded_ * vdim_padded_ * sizeof(float));
+  // The dot form writes only the tile's rows; the softmax reads every lane,
+  // so the others start finite (0) and stay finite (P of earlier blocks).
+  if (dot_form_) std::memset(s_tile_, 0, bc_ * rt_ * sizeof(float));
   // Key blocks outer, tiles inner: a K/V block stays in L2 for every tile.
   for (int64_t j0 = t_.kv_begin; j0 < t_.kv_end; j0 += keys_per_block_) {
     Block block{j0, std::min(t_.kv_end, j0 + keys_per_block_)};

@@ -126,8 +126,9 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
 }
 
 // Few-row form: s[kk * rt + r] = dot(q[r * dim_padded ...], k[kk * k_row_stride
-// ...]) for r < rows, and 0 for rows <= r < rt (padding lanes). Both q rows
-// and k rows hold dim_padded floats (a multiple of N, zero-padded).
+// ...]) for r < rows; lanes rows <= r < rt (padding) are left as they are.
+// Both q rows and k rows hold dim_padded floats (a multiple of N,
+// zero-padded).
 //
 // Decoding streams K from memory once, with too little work per key for the
 // hardware prefetchers to stay ahead: K rows are prefetched kPrefetchKeys
@@ -184,9 +185,6 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
       }
       s[kk * rt + r] = hn::GetLane(hn::SumOfLanes(d, a0));
     }
-  }
-  for (kk = 0; kk < num_keys; ++kk) {
-    for (size_t r = rows; r < rt; ++r) s[kk * rt + r] = 0.0f;
   }
 }
 
