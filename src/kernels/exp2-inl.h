@@ -15,6 +15,8 @@
 
 #include <hwy/highway.h>
 
+#include <type_traits>
+
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
 namespace HWY_NAMESPACE {
@@ -23,8 +25,15 @@ namespace hn = hwy::HWY_NAMESPACE;
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V FastExp2(D d, V x) {
   const hn::RebindToSigned<D> di;
-  const V rounded = hn::Round(x);
-  const V fraction = hn::Sub(x, rounded);  // [-0.5, 0.5]; NaN stays NaN
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const V xr = std::is_same_v<V, hn::Vec512<float>>
+                   ? hn::Max(hn::Set(d, -160.0f), x)
+                   : x;
+#else
+  const V xr = x;
+#endif
+  const V rounded = hn::Round(xr);
+  const V fraction = hn::Sub(xr, rounded);  // [-0.5, 0.5]; NaN stays NaN
   V poly = hn::Set(d, 1.535336188319500e-4f);
   poly = hn::MulAdd(poly, fraction, hn::Set(d, 1.339887440266574e-3f));
   poly = hn::MulAdd(poly, fraction, hn::Set(d, 9.618437357674640e-3f));
@@ -32,6 +41,19 @@ HWY_INLINE V FastExp2(D d, V x) {
   poly = hn::MulAdd(poly, fraction, hn::Set(d, 2.402264791363012e-1f));
   poly = hn::MulAdd(poly, fraction, hn::Set(d, 6.931472028550421e-1f));
   poly = hn::MulAdd(poly, fraction, hn::Set(d, 1.0f));
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  if constexpr (std::is_same_v<V, hn::Vec512<float>>) {
+    // AVX-512 scales by 2^rounded in one instruction (vscalefps) instead of
+    // building 2^n from integer bits: 3 fewer operations per vector, the
+    // same bits, as rounded >= -126 wherever the result is kept.
+    // hn::Round(-inf) = -inf would make `fraction` NaN, so the -inf lanes
+    // (flushed below anyway) are clamped first; Max returns its second
+    // operand for NaN, so NaN lanes stay NaN.
+    (void)di;
+    return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -126.0f)),
+                              V{_mm512_scalef_ps(poly.raw, rounded.raw)});
+  }
+#endif
   // Max(rounded, -127) puts the clamp second so that a NaN lane becomes -127
   // on every target (x86 and hwy's scalar Max return the non-NaN operand;
   // NEON/SVE convert NaN to 0): the integer conversion is then always
