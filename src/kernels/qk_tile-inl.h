@@ -143,47 +143,37 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
                            float* HWY_RESTRICT s, size_t rt) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
-  size_t kk = 0;
-  // Four keys at a time: each q vector load feeds four FMA chains.
-  for (; kk + 4 <= num_keys; kk += 4) {
-    const float* HWY_RESTRICT k0 =
+  // One key at a time, four FMA chains over its row: measured (AVX3, one
+  // core, H32 Tk4096 D128 Tq1) against four and eight keys at a time, which
+  // stream four or eight K rows at once: GQA 32:8 34 / 27 -> 40 GB/s, MHA
+  // and AVX2 unchanged within the noise.
+  for (size_t kk = 0; kk < num_keys; ++kk) {
+    const float* HWY_RESTRICT kr =
         k + static_cast<ptrdiff_t>(kk) * k_row_stride;
-    const float* HWY_RESTRICT k1 = k0 + k_row_stride;
-    const float* HWY_RESTRICT k2 = k1 + k_row_stride;
-    const float* HWY_RESTRICT k3 = k2 + k_row_stride;
-    for (size_t ahead = kk + kPrefetchKeys;
-         ahead < std::min(num_keys, kk + kPrefetchKeys + 4); ++ahead) {
-      const float* row = k + static_cast<ptrdiff_t>(ahead) * k_row_stride;
+    if (kk + kPrefetchKeys < num_keys) {
+      const float* ahead =
+          kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride;
       for (size_t e = 0; e < dim_padded; e += 64 / sizeof(float)) {
-        hwy::Prefetch(row + e);
+        hwy::Prefetch(ahead + e);
       }
     }
     for (size_t r = 0; r < rows; ++r) {
       const float* HWY_RESTRICT qr = q + r * dim_padded;
       V a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
-      for (size_t e = 0; e < dim_padded; e += N) {
-        const V qv = hn::Load(d, qr + e);
-        a0 = hn::MulAdd(qv, hn::LoadU(d, k0 + e), a0);
-        a1 = hn::MulAdd(qv, hn::LoadU(d, k1 + e), a1);
-        a2 = hn::MulAdd(qv, hn::LoadU(d, k2 + e), a2);
-        a3 = hn::MulAdd(qv, hn::LoadU(d, k3 + e), a3);
+      size_t e = 0;
+      for (; e + 4 * N <= dim_padded; e += 4 * N) {
+        a0 = hn::MulAdd(hn::Load(d, qr + e), hn::LoadU(d, kr + e), a0);
+        a1 = hn::MulAdd(hn::Load(d, qr + e + N), hn::LoadU(d, kr + e + N), a1);
+        a2 = hn::MulAdd(hn::Load(d, qr + e + 2 * N),
+                        hn::LoadU(d, kr + e + 2 * N), a2);
+        a3 = hn::MulAdd(hn::Load(d, qr + e + 3 * N),
+                        hn::LoadU(d, kr + e + 3 * N), a3);
       }
-      s[(kk + 0) * rt + r] = hn::GetLane(hn::SumOfLanes(d, a0));
-      s[(kk + 1) * rt + r] = hn::GetLane(hn::SumOfLanes(d, a1));
-      s[(kk + 2) * rt + r] = hn::GetLane(hn::SumOfLanes(d, a2));
-      s[(kk + 3) * rt + r] = hn::GetLane(hn::SumOfLanes(d, a3));
-    }
-  }
-  for (; kk < num_keys; ++kk) {
-    const float* HWY_RESTRICT k0 =
-        k + static_cast<ptrdiff_t>(kk) * k_row_stride;
-    for (size_t r = 0; r < rows; ++r) {
-      const float* HWY_RESTRICT qr = q + r * dim_padded;
-      V a0 = hn::Zero(d);
-      for (size_t e = 0; e < dim_padded; e += N) {
-        a0 = hn::MulAdd(hn::Load(d, qr + e), hn::LoadU(d, k0 + e), a0);
+      for (; e < dim_padded; e += N) {
+        a0 = hn::MulAdd(hn::Load(d, qr + e), hn::LoadU(d, kr + e), a0);
       }
-      s[kk * rt + r] = hn::GetLane(hn::SumOfLanes(d, a0));
+      s[kk * rt + r] = hn::GetLane(
+          hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
     }
   }
 }
