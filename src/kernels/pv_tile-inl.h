@@ -171,22 +171,45 @@ HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
 // kVecs <= 4 tiles above pass over a 128-float row twice: measured ~10% of
 // read bandwidth lost). Column-outer inside a key, so only one V vector is
 // live: kRows * kVecs accumulators + kRows broadcasts + 1.
+// Named accumulators rather than arrays: SVE vectors are sizeless types,
+// which C++ arrays cannot hold.
 template <int kRows, int kVecs, bool kSkipZeros, class D>
 HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
                            size_t num_keys, const float* HWY_RESTRICT v,
                            ptrdiff_t v_row_stride,
                            const float* HWY_RESTRICT alpha,
                            float* HWY_RESTRICT o, size_t o_row_stride) {
-  static_assert(1 <= kRows && kRows * kVecs <= 24, "register budget");
+  static_assert(1 <= kRows && kRows <= 3, "kRows in [1, 3]");
+  static_assert(1 <= kVecs && kVecs <= 8, "kVecs in [1, 8]");
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
-  V acc[kRows][kVecs];
-  for (int r = 0; r < kRows; ++r) {
-    const V scale = hn::Set(d, alpha[r]);
-    for (int c = 0; c < kVecs; ++c) {
-      acc[r][c] = hn::Mul(hn::Load(d, o + r * o_row_stride + c * N), scale);
-    }
+  const V zero = hn::Zero(d);
+#define SDPA_PVW_DECLARE(r)                                         \
+  V a##r##0 = zero, a##r##1 = zero, a##r##2 = zero, a##r##3 = zero, \
+    a##r##4 = zero, a##r##5 = zero, a##r##6 = zero, a##r##7 = zero;
+  SDPA_PVW_DECLARE(0)
+  SDPA_PVW_DECLARE(1)
+  SDPA_PVW_DECLARE(2)
+#undef SDPA_PVW_DECLARE
+#define SDPA_PVW_LOAD(r, c)                                      \
+  if constexpr (kRows > r && kVecs > c) {                        \
+    a##r##c = hn::Mul(hn::Load(d, o + r * o_row_stride + c * N), \
+                      hn::Set(d, alpha[r]));                     \
   }
+#define SDPA_PVW_LOAD_ROW(r) \
+  SDPA_PVW_LOAD(r, 0)        \
+  SDPA_PVW_LOAD(r, 1)        \
+  SDPA_PVW_LOAD(r, 2)        \
+  SDPA_PVW_LOAD(r, 3)        \
+  SDPA_PVW_LOAD(r, 4)        \
+  SDPA_PVW_LOAD(r, 5)        \
+  SDPA_PVW_LOAD(r, 6)        \
+  SDPA_PVW_LOAD(r, 7)
+  SDPA_PVW_LOAD_ROW(0)
+  SDPA_PVW_LOAD_ROW(1)
+  SDPA_PVW_LOAD_ROW(2)
+#undef SDPA_PVW_LOAD_ROW
+#undef SDPA_PVW_LOAD
   for (size_t j = 0; j < num_keys; ++j) {
     const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
@@ -194,24 +217,51 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
       hwy::Prefetch(
           vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride + c);
     }
-    V b[kRows];
-    bool use[kRows];
-    for (int r = 0; r < kRows; ++r) {
-      b[r] = hn::Set(d, pj[r]);
-      use[r] = !kSkipZeros || !IsNegativeZero(pj[r]);
-    }
-    for (int c = 0; c < kVecs; ++c) {
-      const V vc = hn::LoadU(d, vj + c * N);
-      for (int r = 0; r < kRows; ++r) {
-        if (use[r]) acc[r][c] = hn::MulAdd(b[r], vc, acc[r][c]);
-      }
-    }
+    const V b0 = hn::Set(d, pj[0]);
+    const V b1 = kRows > 1 ? hn::Set(d, pj[1]) : b0;
+    const V b2 = kRows > 2 ? hn::Set(d, pj[2]) : b0;
+    const bool use0 = !kSkipZeros || !IsNegativeZero(pj[0]);
+    const bool use1 = kRows > 1 && (!kSkipZeros || !IsNegativeZero(pj[1]));
+    const bool use2 = kRows > 2 && (!kSkipZeros || !IsNegativeZero(pj[2]));
+#define SDPA_PVW_COLUMN(c)                         \
+  if constexpr (kVecs > c) {                       \
+    const V vc = hn::LoadU(d, vj + c * N);         \
+    if (use0) a0##c = hn::MulAdd(b0, vc, a0##c);   \
+    if constexpr (kRows > 1) {                     \
+      if (use1) a1##c = hn::MulAdd(b1, vc, a1##c); \
+    }                                              \
+    if constexpr (kRows > 2) {                     \
+      if (use2) a2##c = hn::MulAdd(b2, vc, a2##c); \
+    }                                              \
   }
-  for (int r = 0; r < kRows; ++r) {
-    for (int c = 0; c < kVecs; ++c) {
-      hn::Store(acc[r][c], d, o + r * o_row_stride + c * N);
-    }
+    SDPA_PVW_COLUMN(0)
+    SDPA_PVW_COLUMN(1)
+    SDPA_PVW_COLUMN(2)
+    SDPA_PVW_COLUMN(3)
+    SDPA_PVW_COLUMN(4)
+    SDPA_PVW_COLUMN(5)
+    SDPA_PVW_COLUMN(6)
+    SDPA_PVW_COLUMN(7)
+#undef SDPA_PVW_COLUMN
   }
+#define SDPA_PVW_STORE(r, c)                             \
+  if constexpr (kRows > r && kVecs > c) {                \
+    hn::Store(a##r##c, d, o + r * o_row_stride + c * N); \
+  }
+#define SDPA_PVW_STORE_ROW(r) \
+  SDPA_PVW_STORE(r, 0)        \
+  SDPA_PVW_STORE(r, 1)        \
+  SDPA_PVW_STORE(r, 2)        \
+  SDPA_PVW_STORE(r, 3)        \
+  SDPA_PVW_STORE(r, 4)        \
+  SDPA_PVW_STORE(r, 5)        \
+  SDPA_PVW_STORE(r, 6)        \
+  SDPA_PVW_STORE(r, 7)
+  SDPA_PVW_STORE_ROW(0)
+  SDPA_PVW_STORE_ROW(1)
+  SDPA_PVW_STORE_ROW(2)
+#undef SDPA_PVW_STORE_ROW
+#undef SDPA_PVW_STORE
 }
 
 // Rows [0, rows) in tiles of at most kRows; one column chunk of kVecs.
