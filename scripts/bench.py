@@ -93,7 +93,16 @@ def ensure_binary(args):
     if args.binary:
         return args.binary
     binary = os.path.join(args.build_dir, "benchmarks", "sdpa_bench")
-    if not os.path.exists(binary):
+    if os.path.exists(binary):
+        # Bring an existing build up to date with the source tree (a no-op
+        # when it is): a stale binary would report numbers of other code.
+        run(
+            [
+                "cmake", "--build", args.build_dir, "--target", "sdpa_bench",
+                "-j", str(os.cpu_count() or 1),
+            ]
+        )
+    else:
         print("sdpa_bench not built yet: building it in " + args.build_dir)
         run(
             [
@@ -135,8 +144,21 @@ def suite_environment(args):
     return env
 
 
+def source_revision():
+    """`git describe --always --dirty` of the source tree, or None."""
+    try:
+        return subprocess.run(
+            ["git", "-C", ROOT, "describe", "--always", "--dirty"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def run_suite(args, json_path):
-    """Runs sdpa_bench; its console output stays visible, JSON goes to a file."""
+    """Runs sdpa_bench; its console output stays visible, JSON goes to a file.
+    The JSON's context also records the source revision it was built from
+    (only meaningful for the default --build-dir, which is rebuilt first)."""
     command = [
         ensure_binary(args),
         "--benchmark_out=" + json_path,
@@ -150,6 +172,13 @@ def run_suite(args, json_path):
         command.append("--benchmark_min_time=%g" % args.min_time)
     command += args.bench_args
     run(command, env=suite_environment(args))
+    revision = source_revision()
+    if revision and not args.binary:
+        with open(json_path) as f:
+            data = json.load(f)
+        data.setdefault("context", {})["source"] = revision
+        with open(json_path, "w") as f:
+            json.dump(data, f, indent=2)
 
 
 class Result:
@@ -250,12 +279,13 @@ def markdown(context, results):
     load = context.get("load_avg") or []
     lines.append(
         "Host: %s CPUs at %s MHz (as Google Benchmark reports it), load "
-        "average %s at start; sdpa %s; OpenBLAS kernels: %s; %s."
+        "average %s at start; sdpa %s (source %s); OpenBLAS kernels: %s; %s."
         % (
             context.get("num_cpus", "?"),
             context.get("mhz_per_cpu", "?"),
             " ".join("%.2f" % x for x in load) or "?",
             context.get("sdpa_version", "?"),
+            context.get("source", "?"),
             context.get("openblas_core", "?"),
             context.get("date", "?"),
         )
