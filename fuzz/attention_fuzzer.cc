@@ -1141,20 +1141,20 @@ void CheckAgainstReference(Case& c, const sdpa_attention_args& args) {
     }
     max_q_row = std::max(max_q_row, row);
   });
-  ForEachElement(k, [&](const int64_t* i, int64_t) {
-    const double x = ReadElem(k, kb, i);
-    if (!std::isfinite(x))
-      finite = false;
-    else
-      max_k = std::max(max_k, std::fabs(x));
-  });
-  ForEachElement(v, [&](const int64_t* i, int64_t) {
-    const double x = ReadElem(v, vb, i);
-    if (!std::isfinite(x))
-      finite = false;
-    else
-      v_scale = std::max(v_scale, std::fabs(x));
-  });
+  // Largest |element| of a tensor among its finite ones.
+  auto max_abs = [&](const TensorSpec& t, const uint8_t* base) {
+    double largest = 0;
+    ForEachElement(t, [&](const int64_t* i, int64_t) {
+      const double x = ReadElem(t, base, i);
+      if (!std::isfinite(x))
+        finite = false;
+      else
+        largest = std::max(largest, std::fabs(x));
+    });
+    return largest;
+  };
+  max_k = max_abs(k, kb);
+  v_scale = max_abs(v, vb);
   if (m.present && m.dtype == SDPA_DTYPE_F32) {
     const uint8_t* mb = c.buffers[m.buffer].data + m.byte_offset;
     ForEachElement(m, [&](const int64_t* i, int64_t) {

@@ -16,6 +16,10 @@ class KernelShapes : public ::testing::TestWithParam<uint64_t> {
   sdpa_context* context() { return ContextFor(GetParam(), 2); }
   void Check(const Case& c) {
     Inputs inputs(c);
+    Check(c, inputs);
+  }
+  // For inputs a test has edited (Inputs' hooks) before running.
+  void Check(const Case& c, Inputs& inputs) {
     const Result r = inputs.Run(context());
     ASSERT_EQ(r.status, SDPA_OK) << c.Name() << ": " << r.error;
     EXPECT_LE(r.max_out_error, kOutTolerance) << c.Name();
@@ -94,10 +98,7 @@ TEST_P(KernelShapes, DecodeValueWidths) {
             }
           }
         }
-        const Result r = inputs.Run(context());
-        ASSERT_EQ(r.status, SDPA_OK) << c.Name() << ": " << r.error;
-        EXPECT_LE(r.max_out_error, kOutTolerance) << c.Name();
-        EXPECT_LE(r.max_lse_error, kLseTolerance) << c.Name();
+        Check(c, inputs);
       }
     }
   }

@@ -554,24 +554,23 @@ template <bool kSkipZeros>
 void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
                            size_t vvecs, size_t row0, size_t tile_rows,
                            size_t num_keys, float* o_tile) {
-  if (dot_form_ && tile_rows <= 2 * kPvWideRows && vvecs >= kPvWideVecs) {
-    // Decoding: V rows in chunks of kPvWideVecs vectors, each in one pass.
-    size_t c = 0;
+  size_t c = 0;
+  // Decoding: V rows in chunks of kPvWideVecs vectors, each in one pass
+  // (tiles of more than 2 x kPvWideRows rows would read V three times).
+  if (dot_form_ && tile_rows <= 2 * kPvWideRows) {
     for (; c + kPvWideVecs <= vvecs; c += kPvWideVecs) {
       PvWideRows<kPvWideRows, kPvWideVecs, kSkipZeros>(
           d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
           v_row_stride, alpha_ + row0, o_tile + c * lanes_, vdim_padded_);
     }
-    if (c < vvecs) {
-      PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
-          d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
-          v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
-          vdim_padded_);
-    }
-  } else if (dot_form_) {
+  }
+  if (c == vvecs) return;
+  // The remaining columns (all of them for prefill) in narrower tiles.
+  if (dot_form_) {
     PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
-        d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
-        alpha_ + row0, o_tile, vdim_padded_);
+        d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
+        v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
+        vdim_padded_);
   } else {
     PvBlock<kPvRows, kPvVecs, kSkipZeros, false>(
         d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
