@@ -269,6 +269,7 @@ class TaskRunner {
   float *q_pack_, *q_row_, *o_acc_, *row_max_, *row_sum_, *alpha_, *seen_;
   int64_t *first_, *last_;  // visible keys of each row, inclusive
   float *first_rel_, *last_rel_, *s_tile_, *mask_tile_, *k_pack_, *v_pack_;
+  float* pv_wide_;  // PvBlock's expanded weights (SSE targets)
   std::vector<TileRange> ranges_;
   bool scale_scores_ = false;  // see PackQueries
   float weight_bias_ = 0.0f;   // see Run
@@ -317,7 +318,8 @@ void TaskRunner::CarveScratch() {
       2 * C::Size(rt_) + C::Size(bc_ * rt_) +
       (has_mask_ ? C::Size(bc_ * rt_) : 0) +
       (k_in_place_ ? 0 : C::Size(bc_ * dim_padded_)) +
-      (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_));
+      (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_)) +
+      C::Size(PvBlockScratch<kPvRows>(d_, bc_));
   ScratchCarver carve(ThreadScratch(floats));
   q_pack_ = carve.Take(num_tiles_ * q_tile_floats_);
   q_row_ = carve.Take(dim_padded_);
@@ -334,6 +336,7 @@ void TaskRunner::CarveScratch() {
   mask_tile_ = has_mask_ ? carve.Take(bc_ * rt_) : nullptr;
   k_pack_ = k_in_place_ ? nullptr : carve.Take(bc_ * dim_padded_);
   v_pack_ = v_in_place_ ? nullptr : carve.Take(bc_ * vdim_padded_);
+  pv_wide_ = carve.Take(PvBlockScratch<kPvRows>(d_, bc_));
 }
 
 // Q, widened to f32 and pre-scaled into the log2 domain: transposed
@@ -570,11 +573,11 @@ void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
     PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
         d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
         v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
-        vdim_padded_);
+        vdim_padded_, pv_wide_);
   } else {
     PvBlock<kPvRows, kPvVecs, kSkipZeros, false>(
         d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
-        alpha_ + row0, o_tile, vdim_padded_);
+        alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
   }
 }
 

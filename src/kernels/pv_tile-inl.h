@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <algorithm>
+
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
 namespace HWY_NAMESPACE {
@@ -23,7 +25,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 // kRows x kVecs accumulators. p points at P[0][r0], v at V[0][c0] (rows of
 // at least kVecs * N readable floats), o at O[r0][c0] (vector-aligned),
-// alpha at alpha[r0].
+// alpha at alpha[r0]. kExpanded: p holds each weight as a whole vector,
+// row r of key j at p[j * rt + r * N] (vector-aligned).
 // kSkipZeros: a weight of -0.0 marks a key hidden from the row
 // (MarkHiddenKeys), which then contributes nothing even where V holds
 // Inf/NaN; a visible key of weight +0 still adds 0 * V. Slower, used only
@@ -32,13 +35,25 @@ namespace hn = hwy::HWY_NAMESPACE;
 // hardware prefetchers fall behind; fetch kPrefetchValueRows rows ahead.
 constexpr size_t kPrefetchValueRows = 32;
 
+// SSSE3/SSE4 have no broadcast load: hn::Set from memory is movss + shufps,
+// and the shuffle takes an FP pipe slot from mulps/addps (6 shuffles per 12
+// multiply-adds in a 6 x 2 tile), once per weight per column chunk. Those
+// targets expand each weight to a whole vector once per row group
+// (PvBlock), so the tiles read them with plain loads.
+#if HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_SSE4
+constexpr bool kExpandWeights = true;
+#else
+constexpr bool kExpandWeights = false;
+#endif
+
 HWY_INLINE bool IsNegativeZero(float x) {
   uint32_t bits;
   memcpy(&bits, &x, sizeof(bits));
   return bits == 0x80000000u;
 }
 
-template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
+template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
+          class D>
 HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
                        size_t num_keys, const float* HWY_RESTRICT v,
                        ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
@@ -47,6 +62,7 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
   static_assert(1 <= kVecs && kVecs <= 4, "kVecs in [1, 4]");
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
+  const size_t step = kExpanded ? N : 1;  // between rows' weights
   const V zero = hn::Zero(d);
 #define SDPA_PV_LOAD(r)                                                       \
   V a##r##0 = zero, a##r##1 = zero, a##r##2 = zero, a##r##3 = zero;           \
@@ -81,21 +97,21 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
     const V v2 = kVecs > 2 ? hn::LoadU(d, vj + 2 * N) : v0;
     const V v3 = kVecs > 3 ? hn::LoadU(d, vj + 3 * N) : v0;
 #define SDPA_PV_ACC(r, c) a##r##c = hn::MulAdd(b, v##c, a##r##c);
-#define SDPA_PV_STEP(r)                          \
-  if constexpr (kRows > r) {                     \
-    if (!kSkipZeros || !IsNegativeZero(pj[r])) { \
-      const V b = hn::Set(d, pj[r]);             \
-      SDPA_PV_ACC(r, 0)                          \
-      if constexpr (kVecs > 1) {                 \
-        SDPA_PV_ACC(r, 1)                        \
-      }                                          \
-      if constexpr (kVecs > 2) {                 \
-        SDPA_PV_ACC(r, 2)                        \
-      }                                          \
-      if constexpr (kVecs > 3) {                 \
-        SDPA_PV_ACC(r, 3)                        \
-      }                                          \
-    }                                            \
+#define SDPA_PV_STEP(r)                                                    \
+  if constexpr (kRows > r) {                                               \
+    if (!kSkipZeros || !IsNegativeZero(pj[r * step])) {                    \
+      const V b = kExpanded ? hn::Load(d, pj + r * N) : hn::Set(d, pj[r]); \
+      SDPA_PV_ACC(r, 0)                                                    \
+      if constexpr (kVecs > 1) {                                           \
+        SDPA_PV_ACC(r, 1)                                                  \
+      }                                                                    \
+      if constexpr (kVecs > 2) {                                           \
+        SDPA_PV_ACC(r, 2)                                                  \
+      }                                                                    \
+      if constexpr (kVecs > 3) {                                           \
+        SDPA_PV_ACC(r, 3)                                                  \
+      }                                                                    \
+    }                                                                      \
   }
     SDPA_PV_STEP(0)
     SDPA_PV_STEP(1)
@@ -124,45 +140,89 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
 }
 
 // Rows [0, rows), one column chunk of exactly kVecs vectors.
-template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
+template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
+          class D>
 HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
                        size_t num_keys, const float* HWY_RESTRICT v,
                        ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
                        float* HWY_RESTRICT o, size_t o_row_stride) {
+  const size_t step = kExpanded ? hn::Lanes(d) : 1;
   size_t r = 0;
   for (; r + kRows <= rows; r += kRows) {
-    PvTile<kRows, kVecs, kSkipZeros, kPrefetch>(
-        d, p + r, rt, num_keys, v, v_row_stride, alpha + r,
+    PvTile<kRows, kVecs, kSkipZeros, kPrefetch, kExpanded>(
+        d, p + r * step, rt, num_keys, v, v_row_stride, alpha + r,
         o + r * o_row_stride, o_row_stride);
   }
   if constexpr (kRows > 1) {
     if (r < rows) {
       // One shorter tile for the remaining rows.
-      PvRows<kRows - 1, kVecs, kSkipZeros, kPrefetch>(
-          d, p + r, rt, rows - r, num_keys, v, v_row_stride, alpha + r,
+      PvRows<kRows - 1, kVecs, kSkipZeros, kPrefetch, kExpanded>(
+          d, p + r * step, rt, rows - r, num_keys, v, v_row_stride, alpha + r,
           o + r * o_row_stride, o_row_stride);
     }
   }
 }
 
-// The whole update for `rows` rows and num_vecs vector columns.
+// Every column chunk for rows [0, rows): kVecs vectors, then single ones.
+template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
+          class D>
+HWY_INLINE void PvColumns(D d, const float* HWY_RESTRICT p, size_t rt,
+                          size_t rows, size_t num_keys,
+                          const float* HWY_RESTRICT v, ptrdiff_t v_row_stride,
+                          size_t num_vecs, const float* HWY_RESTRICT alpha,
+                          float* HWY_RESTRICT o, size_t o_row_stride) {
+  const size_t N = hn::Lanes(d);
+  size_t c = 0;
+  for (; c + kVecs <= num_vecs; c += kVecs) {
+    PvRows<kRows, kVecs, kSkipZeros, kPrefetch, kExpanded>(
+        d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
+        o_row_stride);
+  }
+  for (; c < num_vecs; ++c) {
+    PvRows<kRows, 1, kSkipZeros, kPrefetch, kExpanded>(
+        d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
+        o_row_stride);
+  }
+}
+
+// Floats of scratch PvBlock needs for blocks of up to max_keys keys.
+template <int kRows, class D>
+size_t PvBlockScratch(D d, size_t max_keys) {
+  return kExpandWeights ? max_keys * kRows * hn::Lanes(d) : 0;
+}
+
+// The whole update for `rows` rows and num_vecs vector columns. `wide`
+// (PvBlockScratch floats, vector-aligned) holds the expanded weights of one
+// row group where kExpandWeights.
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
 HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
                         size_t rows, size_t num_keys,
                         const float* HWY_RESTRICT v, ptrdiff_t v_row_stride,
                         size_t num_vecs, const float* HWY_RESTRICT alpha,
-                        float* HWY_RESTRICT o, size_t o_row_stride) {
-  const size_t N = hn::Lanes(d);
-  size_t c = 0;
-  for (; c + kVecs <= num_vecs; c += kVecs) {
-    PvRows<kRows, kVecs, kSkipZeros, kPrefetch>(d, p, rt, rows, num_keys,
-                                                v + c * N, v_row_stride, alpha,
-                                                o + c * N, o_row_stride);
-  }
-  for (; c < num_vecs; ++c) {
-    PvRows<kRows, 1, kSkipZeros, kPrefetch>(d, p, rt, rows, num_keys, v + c * N,
-                                            v_row_stride, alpha, o + c * N,
-                                            o_row_stride);
+                        float* HWY_RESTRICT o, size_t o_row_stride,
+                        float* HWY_RESTRICT wide) {
+  if constexpr (!kExpandWeights) {
+    (void)wide;
+    PvColumns<kRows, kVecs, kSkipZeros, kPrefetch, false>(
+        d, p, rt, rows, num_keys, v, v_row_stride, num_vecs, alpha, o,
+        o_row_stride);
+  } else {
+    // Row groups outermost, so each weight is expanded once, not once per
+    // column chunk; a group's weights (num_keys x kRows vectors) stay in L1.
+    const size_t N = hn::Lanes(d);
+    const size_t wide_stride = kRows * N;
+    for (size_t r0 = 0; r0 < rows; r0 += kRows) {
+      const size_t group = std::min<size_t>(kRows, rows - r0);
+      for (size_t j = 0; j < num_keys; ++j) {
+        for (size_t r = 0; r < group; ++r) {
+          hn::Store(hn::Set(d, p[j * rt + r0 + r]), d,
+                    wide + j * wide_stride + r * N);
+        }
+      }
+      PvColumns<kRows, kVecs, kSkipZeros, kPrefetch, true>(
+          d, wide, wide_stride, group, num_keys, v, v_row_stride, num_vecs,
+          alpha + r0, o + r0 * o_row_stride, o_row_stride);
+    }
   }
 }
 
