@@ -173,33 +173,38 @@ template <class D>
 void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                size_t rt, size_t tile_rows, size_t dim, size_t dim_padded,
                const float* k, ptrdiff_t k_row_stride, size_t num_keys,
-               float* s) {
+               const RowStream* ahead, size_t num_ahead, float* s) {
   if (dot_form) {
     QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys, s,
                rt);
     return;
   }
+  // At least 8 accumulators (independent FMA chains) however few the rows:
+  // fewer cannot hide the FMA latency (4 cycles x 2 pipes). One query vector
+  // x kQkKeys = 3 keys ran 8-row decoding (Tq 8) at 19% of AVX2's peak.
+  constexpr int kKeys1 = std::max(kQkKeys, 8);
+  constexpr int kKeys2 = std::max(kQkKeys, 4);
   switch (q_vecs) {
     case 1:
-      QkLanesBlock<1, kQkKeys>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                               s);
+      QkLanesBlock<1, kKeys1>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
+                              ahead, num_ahead, s);
       break;
     case 2:
       if constexpr (kQkQueryVecs >= 2) {
-        QkLanesBlock<2, kQkKeys>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                                 s);
+        QkLanesBlock<2, kKeys2>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
+                                ahead, num_ahead, s);
       }
       break;
     case 3:
       if constexpr (kQkQueryVecs >= 3) {
         QkLanesBlock<3, kQkKeys>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                                 s);
+                                 ahead, num_ahead, s);
       }
       break;
     case 4:
       if constexpr (kQkQueryVecs >= 4) {
         QkLanesBlock<4, kQkKeys>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                                 s);
+                                 ahead, num_ahead, s);
       }
       break;
     default:
@@ -519,18 +524,21 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   const size_t row0 = tile * rt_;
   const size_t tile_rows = std::min(rt_, rows_ - row0);
 
-  ptrdiff_t k_row_stride;
+  ptrdiff_t k_row_stride, v_row_stride;
   const float* k_rows = KeyRows(block, a, &k_row_stride);
+  const float* v_rows = ValueRows(block, a, &v_row_stride);
+  // A task of one tile reads each K/V block once, from memory: the Q·Kᵀ
+  // step prefetches both (the dot form has its own prefetching).
+  const RowStream ahead[2] = {{k_rows, k_row_stride, dim_},
+                              {v_rows, v_row_stride, vdim_}};
   QkForTile(d_, dot_form_, q_vecs_, q_pack_ + tile * q_tile_floats_, rt_,
-            tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys,
-            s_tile_);
+            tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys, ahead,
+            num_tiles_ == 1 ? 2 : 0, s_tile_);
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
   OnlineSoftmaxTile(d_, s_tile_, rt_, num_keys, masks, weight_bias_,
                     row_max_ + row0, row_sum_ + row0, alpha_ + row0,
                     seen_ + row0);
 
-  ptrdiff_t v_row_stride;
-  const float* v_rows = ValueRows(block, a, &v_row_stride);
   const bool masked = range_masked || has_mask_;
   if (masked && block.v_finite < 0) {
     // Checked over the whole block once; hidden keys' Inf/NaN must not reach
@@ -569,7 +577,7 @@ void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
   }
   if (c == vvecs) return;
   // The remaining columns (all of them for prefill) in narrower tiles.
-  if (dot_form_) {
+  if (dot_form_ || num_tiles_ == 1) {
     PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
         d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
         v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,

@@ -105,15 +105,48 @@ HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
 #undef SDPA_QK_STORE
 }
 
+// Decoding streams K from memory once, with too little work per key for the
+// hardware prefetchers to stay ahead: K rows are prefetched kPrefetchKeys
+// ahead. Measured on one core, H32 Tk4096 D128 Tq1 (MHA / GQA 32:8): 22 / 21
+// GB/s without, 25 / 27 with (and V rows prefetched by the P·V kernel).
+constexpr size_t kPrefetchKeys = 16;
+
+// Rows a kernel prefetches ahead of its reads: `floats` floats from each of
+// the rows at `rows` + i * stride (none where rows is null).
+struct RowStream {
+  const float* rows = nullptr;
+  ptrdiff_t stride = 0;
+  size_t floats = 0;
+};
+
+// Every cache line of rows [first, first + count) of `stream`.
+HWY_INLINE void PrefetchRows(const RowStream& stream, size_t first,
+                             size_t count) {
+  for (size_t i = first; i < first + count; ++i) {
+    const float* row = stream.rows + static_cast<ptrdiff_t>(i) * stream.stride;
+    for (size_t e = 0; e < stream.floats; e += 64 / sizeof(float)) {
+      hwy::Prefetch(row + e);
+    }
+  }
+}
+
 // All keys [0, num_keys) against a tile of kQVecs * N rows: full groups of
-// kKeys, then the remainder one key at a time.
+// kKeys, then the remainder one key at a time. For a task of one tile, K and
+// V come from memory and are read once: `ahead` (K, and V for the P·V step
+// after this) are prefetched kPrefetchKeys keys ahead.
 template <int kQVecs, int kKeys, class D>
 HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
                              size_t dim, const float* HWY_RESTRICT k,
                              ptrdiff_t k_row_stride, size_t num_keys,
+                             const RowStream* ahead, size_t num_ahead,
                              float* HWY_RESTRICT s) {
   size_t kk = 0;
   for (; kk + kKeys <= num_keys; kk += kKeys) {
+    if (kk + kPrefetchKeys + kKeys <= num_keys) {
+      for (size_t i = 0; i < num_ahead; ++i) {
+        PrefetchRows(ahead[i], kk + kPrefetchKeys, kKeys);
+      }
+    }
     QkLanesTile<kQVecs, kKeys>(d, qt, rt, dim,
                                k + static_cast<ptrdiff_t>(kk) * k_row_stride,
                                k_row_stride, s + kk * rt);
@@ -128,13 +161,7 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
 // Few-row form: s[kk * rt + r] = dot(q[r * dim_padded ...], k[kk * k_row_stride
 // ...]) for r < rows; lanes rows <= r < rt (padding) are left as they are.
 // Both q rows and k rows hold dim_padded floats (a multiple of N,
-// zero-padded).
-//
-// Decoding streams K from memory once, with too little work per key for the
-// hardware prefetchers to stay ahead: K rows are prefetched kPrefetchKeys
-// ahead (and V rows by the P·V kernel). Measured on one core, H32 Tk4096
-// D128 Tq1 (MHA / GQA 32:8): 22 / 21 GB/s without, 25 / 27 with both.
-constexpr size_t kPrefetchKeys = 16;
+// zero-padded). K rows are prefetched kPrefetchKeys ahead.
 
 template <class D>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
