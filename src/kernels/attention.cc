@@ -175,8 +175,8 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                const float* k, ptrdiff_t k_row_stride, size_t num_keys,
                const RowStream* ahead, size_t num_ahead, float* s) {
   if (dot_form) {
-    QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys, s,
-               rt);
+    QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys,
+               num_ahead > 1 ? &ahead[1] : nullptr, kPrefetchValueRows, s, rt);
     return;
   }
   // At least 8 accumulators (independent FMA chains) however few the rows:
@@ -528,7 +528,8 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   const float* k_rows = KeyRows(block, a, &k_row_stride);
   const float* v_rows = ValueRows(block, a, &v_row_stride);
   // A task of one tile reads each K/V block once, from memory: the Q·Kᵀ
-  // step prefetches both (the dot form has its own prefetching).
+  // step prefetches K and V (the dot form: K ahead of itself, and the first
+  // V rows while it finishes).
   const RowStream ahead[2] = {{k_rows, k_row_stride, dim_},
                               {v_rows, v_row_stride, vdim_}};
   QkForTile(d_, dot_form_, q_vecs_, q_pack_ + tile * q_tile_floats_, rt_,

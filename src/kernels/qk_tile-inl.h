@@ -24,6 +24,8 @@
 
 #include <algorithm>
 
+#include "src/kernels/row_stream.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
 namespace HWY_NAMESPACE {
@@ -111,25 +113,6 @@ HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
 // GB/s without, 25 / 27 with (and V rows prefetched by the P·V kernel).
 constexpr size_t kPrefetchKeys = 16;
 
-// Rows a kernel prefetches ahead of its reads: `floats` floats from each of
-// the rows at `rows` + i * stride (none where rows is null).
-struct RowStream {
-  const float* rows = nullptr;
-  ptrdiff_t stride = 0;
-  size_t floats = 0;
-};
-
-// Every cache line of rows [first, first + count) of `stream`.
-HWY_INLINE void PrefetchRows(const RowStream& stream, size_t first,
-                             size_t count) {
-  for (size_t i = first; i < first + count; ++i) {
-    const float* row = stream.rows + static_cast<ptrdiff_t>(i) * stream.stride;
-    for (size_t e = 0; e < stream.floats; e += 64 / sizeof(float)) {
-      hwy::Prefetch(row + e);
-    }
-  }
-}
-
 // All keys [0, num_keys) against a tile of kQVecs * N rows: full groups of
 // kKeys, then the remainder one key at a time. For a task of one tile, K and
 // V come from memory and are read once: `ahead` (K, and V for the P·V step
@@ -191,10 +174,14 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
 }
 #endif
 
+// `then` (may be null): the rows read next (V of this block), whose first
+// then_rows rows are prefetched during the last then_rows keys, so that the
+// stream the P·V step starts on is already on its way.
 template <class D>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
                            size_t dim_padded, const float* HWY_RESTRICT k,
                            ptrdiff_t k_row_stride, size_t num_keys,
+                           const RowStream* then, size_t then_rows,
                            float* HWY_RESTRICT s, size_t rt) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
@@ -211,6 +198,10 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
       for (size_t e = 0; e < dim_padded; e += 64 / sizeof(float)) {
         hwy::Prefetch(ahead + e);
       }
+    }
+    if (then != nullptr && kk + then_rows >= num_keys) {
+      const size_t row = kk + then_rows - num_keys;
+      if (row < num_keys) PrefetchRows(*then, row, 1);
     }
     size_t r = 0;
 #if HWY_TARGET != HWY_SCALAR
