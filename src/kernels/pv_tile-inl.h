@@ -32,7 +32,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Inf/NaN; a visible key of weight +0 still adds 0 * V. Slower, used only
 // for blocks that are both masked and hold non-finite V.
 // kPrefetch: decoding streams V from memory with little work per row, so the
-// hardware prefetchers fall behind; fetch kPrefetchValueRows rows ahead.
+// hardware prefetchers fall behind; fetch prefetch_floats floats of the row
+// kPrefetchValueRows rows ahead (the whole row during the first column
+// chunk: a chunk's lines alone, one per 512-byte row at D128 on AVX2, are a
+// strided pattern that left the V loads stalled on memory).
 constexpr size_t kPrefetchValueRows = 32;
 
 // SSSE3/SSE4 have no broadcast load: hn::Set from memory is movss + shufps,
@@ -57,7 +60,8 @@ template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
 HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
                        size_t num_keys, const float* HWY_RESTRICT v,
                        ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
-                       float* HWY_RESTRICT o, size_t o_row_stride) {
+                       float* HWY_RESTRICT o, size_t o_row_stride,
+                       size_t prefetch_floats) {
   static_assert(1 <= kRows && kRows <= 6, "kRows in [1, 6]");
   static_assert(1 <= kVecs && kVecs <= 4, "kVecs in [1, 4]");
   using V = hn::Vec<D>;
@@ -87,7 +91,7 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
     const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
     if constexpr (kPrefetch) {
-      for (size_t c = 0; c < kVecs * N; c += 64 / sizeof(float)) {
+      for (size_t c = 0; c < prefetch_floats; c += 64 / sizeof(float)) {
         hwy::Prefetch(
             vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride + c);
       }
@@ -145,20 +149,21 @@ template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
 HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
                        size_t num_keys, const float* HWY_RESTRICT v,
                        ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
-                       float* HWY_RESTRICT o, size_t o_row_stride) {
+                       float* HWY_RESTRICT o, size_t o_row_stride,
+                       size_t prefetch_floats) {
   const size_t step = kExpanded ? hn::Lanes(d) : 1;
   size_t r = 0;
   for (; r + kRows <= rows; r += kRows) {
     PvTile<kRows, kVecs, kSkipZeros, kPrefetch, kExpanded>(
         d, p + r * step, rt, num_keys, v, v_row_stride, alpha + r,
-        o + r * o_row_stride, o_row_stride);
+        o + r * o_row_stride, o_row_stride, prefetch_floats);
   }
   if constexpr (kRows > 1) {
     if (r < rows) {
       // One shorter tile for the remaining rows.
       PvRows<kRows - 1, kVecs, kSkipZeros, kPrefetch, kExpanded>(
           d, p + r * step, rt, rows - r, num_keys, v, v_row_stride, alpha + r,
-          o + r * o_row_stride, o_row_stride);
+          o + r * o_row_stride, o_row_stride, prefetch_floats);
     }
   }
 }
@@ -176,12 +181,12 @@ HWY_INLINE void PvColumns(D d, const float* HWY_RESTRICT p, size_t rt,
   for (; c + kVecs <= num_vecs; c += kVecs) {
     PvRows<kRows, kVecs, kSkipZeros, kPrefetch, kExpanded>(
         d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
-        o_row_stride);
+        o_row_stride, c == 0 ? num_vecs * N : kVecs * N);
   }
   for (; c < num_vecs; ++c) {
     PvRows<kRows, 1, kSkipZeros, kPrefetch, kExpanded>(
         d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
-        o_row_stride);
+        o_row_stride, c == 0 ? num_vecs * N : N);
   }
 }
 
