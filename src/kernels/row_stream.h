@@ -3,6 +3,7 @@
 #ifndef SDPA_KERNELS_ROW_STREAM_H_
 #define SDPA_KERNELS_ROW_STREAM_H_
 
+#include <hwy/base.h>
 #include <hwy/cache_control.h>
 #include <stddef.h>
 
@@ -16,14 +17,42 @@ struct RowStream {
   size_t floats = 0;
 };
 
-// Every cache line of rows [first, first + count) of `stream`.
-inline void PrefetchRows(const RowStream& stream, size_t first, size_t count) {
+constexpr size_t kFloatsPerLine = 64 / sizeof(float);
+
+// HWY_INLINE (always inline), not `inline`: GCC 12 counts prefetches as free
+// of side effects, so a prefetch-only function it does not inline into the
+// target-specific caller is deemed const and its calls are deleted, silently
+// (02b5c3c..: the one-tile K/V prefetch disappeared from the binaries).
+
+// The cache lines holding floats [begin, end) (clipped to stream.floats) of
+// rows [first, first + count) of `stream`; begin is a multiple of
+// kFloatsPerLine.
+HWY_INLINE void PrefetchRowSpan(const RowStream& stream, size_t first,
+                                size_t count, size_t begin, size_t end) {
+  if (end > stream.floats) end = stream.floats;
   for (size_t i = first; i < first + count; ++i) {
     const float* row = stream.rows + static_cast<ptrdiff_t>(i) * stream.stride;
-    for (size_t e = 0; e < stream.floats; e += 64 / sizeof(float)) {
-      hwy::Prefetch(row + e);
-    }
+    for (size_t e = begin; e < end; e += kFloatsPerLine) hwy::Prefetch(row + e);
   }
+}
+
+// The cache line at float e (a multiple of kFloatsPerLine) of each of rows
+// [first, first + count) of `stream`, if e is within its rows: one line per
+// row at a time, for kernels that spread their prefetches over a loop.
+HWY_INLINE void PrefetchRowsLine(const RowStream& stream, size_t first,
+                                 size_t count, size_t e) {
+  if (e >= stream.floats) return;
+  const float* p =
+      stream.rows + static_cast<ptrdiff_t>(first) * stream.stride + e;
+  for (size_t i = 0; i < count; ++i) {
+    hwy::Prefetch(p + static_cast<ptrdiff_t>(i) * stream.stride);
+  }
+}
+
+// Every cache line of rows [first, first + count) of `stream`.
+HWY_INLINE void PrefetchRows(const RowStream& stream, size_t first,
+                             size_t count) {
+  PrefetchRowSpan(stream, first, count, 0, stream.floats);
 }
 
 }  // namespace sdpa
