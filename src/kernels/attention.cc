@@ -228,6 +228,9 @@ class TaskRunner {
   int64_t PosOf(size_t r) const {
     return t_.q_begin + static_cast<int64_t>(r) % num_q_;
   }
+  // A task of one tile (every dot-form task: at most N/2 rows) reads each
+  // K/V block once, from memory, so its kernels prefetch K and V.
+  bool StreamsKeysAndValues() const { return num_tiles_ == 1; }
   void CarveScratch();
   void PackQueries();
   void ComputeVisibleRanges();
@@ -527,14 +530,14 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   ptrdiff_t k_row_stride, v_row_stride;
   const float* k_rows = KeyRows(block, a, &k_row_stride);
   const float* v_rows = ValueRows(block, a, &v_row_stride);
-  // A task of one tile reads each K/V block once, from memory: the Q·Kᵀ
-  // step prefetches K and V (the dot form: K ahead of itself, and the first
-  // V rows while it finishes).
+  // Streamed K and V (StreamsKeysAndValues) are prefetched by the Q·Kᵀ step
+  // (the dot form: K ahead of itself, and the first V rows while it
+  // finishes).
   const RowStream ahead[2] = {{k_rows, k_row_stride, dim_},
                               {v_rows, v_row_stride, vdim_}};
   QkForTile(d_, dot_form_, q_vecs_, q_pack_ + tile * q_tile_floats_, rt_,
             tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys, ahead,
-            num_tiles_ == 1 ? 2 : 0, s_tile_);
+            StreamsKeysAndValues() ? 2 : 0, s_tile_);
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
   OnlineSoftmaxTile(d_, s_tile_, rt_, num_keys, masks, weight_bias_,
                     row_max_ + row0, row_sum_ + row0, alpha_ + row0,
@@ -578,7 +581,7 @@ void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
   }
   if (c == vvecs) return;
   // The remaining columns (all of them for prefill) in narrower tiles.
-  if (dot_form_ || num_tiles_ == 1) {
+  if (StreamsKeysAndValues()) {
     PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
         d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
         v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,

@@ -18,6 +18,8 @@
 
 #include <algorithm>
 
+#include "src/kernels/row_stream.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
 namespace HWY_NAMESPACE {
@@ -91,10 +93,9 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
     const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
     if constexpr (kPrefetch) {
-      for (size_t c = 0; c < prefetch_floats; c += 64 / sizeof(float)) {
-        hwy::Prefetch(
-            vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride + c);
-      }
+      PrefetchFloats(
+          vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride,
+          prefetch_floats);
     }
     const V v0 = hn::LoadU(d, vj);
     const V v1 = kVecs > 1 ? hn::LoadU(d, vj + N) : v0;
@@ -278,10 +279,9 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
   for (size_t j = 0; j < num_keys; ++j) {
     const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
-    for (size_t c = 0; c < kVecs * N; c += 64 / sizeof(float)) {
-      hwy::Prefetch(
-          vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride + c);
-    }
+    PrefetchFloats(
+        vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride,
+        kVecs * N);
     const V b0 = hn::Set(d, pj[0]);
     const V b1 = kRows > 1 ? hn::Set(d, pj[1]) : b0;
     const V b2 = kRows > 2 ? hn::Set(d, pj[2]) : b0;

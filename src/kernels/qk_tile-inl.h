@@ -136,6 +136,10 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
                              ptrdiff_t k_row_stride, size_t num_keys,
                              const RowStream* ahead, size_t num_ahead,
                              float* HWY_RESTRICT s) {
+  // Lines of `ahead` rows past the K row length (V rows longer than K rows)
+  // are not reached by the tile's spread prefetch.
+  const size_t past_dim =
+      (dim + kFloatsPerLine - 1) / kFloatsPerLine * kFloatsPerLine;
   size_t kk = 0;
   for (; kk + kKeys <= num_keys; kk += kKeys) {
     const size_t ahead_row = kk + kPrefetchKeys;
@@ -143,11 +147,8 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
     QkLanesTile<kQVecs, kKeys>(
         d, qt, rt, dim, k + static_cast<ptrdiff_t>(kk) * k_row_stride,
         k_row_stride, s + kk * rt, ahead, streams, ahead_row);
-    for (size_t i = 0; i < streams; ++i) {  // V rows longer than K rows
-      PrefetchRowSpan(
-          ahead[i], ahead_row, kKeys,
-          (dim + kFloatsPerLine - 1) / kFloatsPerLine * kFloatsPerLine,
-          ahead[i].floats);
+    for (size_t i = 0; i < streams; ++i) {
+      PrefetchRowSpan(ahead[i], ahead_row, kKeys, past_dim, ahead[i].floats);
     }
   }
   for (; kk < num_keys; ++kk) {
@@ -209,11 +210,8 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
     const float* HWY_RESTRICT kr =
         k + static_cast<ptrdiff_t>(kk) * k_row_stride;
     if (kk + kPrefetchKeys < num_keys) {
-      const float* ahead =
-          kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride;
-      for (size_t e = 0; e < dim_padded; e += 64 / sizeof(float)) {
-        hwy::Prefetch(ahead + e);
-      }
+      PrefetchFloats(kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride,
+                     dim_padded);
     }
     if (then != nullptr && kk + then_rows >= num_keys) {
       const size_t row = kk + then_rows - num_keys;

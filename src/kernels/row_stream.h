@@ -24,15 +24,23 @@ constexpr size_t kFloatsPerLine = 64 / sizeof(float);
 // target-specific caller is deemed const and its calls are deleted, silently
 // (02b5c3c..: the one-tile K/V prefetch disappeared from the binaries).
 
+// The cache lines of floats [0, floats) from p (p at a line boundary, or
+// its first line counted from p).
+HWY_INLINE void PrefetchFloats(const float* p, size_t floats) {
+  for (size_t e = 0; e < floats; e += kFloatsPerLine) hwy::Prefetch(p + e);
+}
+
 // The cache lines holding floats [begin, end) (clipped to stream.floats) of
 // rows [first, first + count) of `stream`; begin is a multiple of
 // kFloatsPerLine.
 HWY_INLINE void PrefetchRowSpan(const RowStream& stream, size_t first,
                                 size_t count, size_t begin, size_t end) {
   if (end > stream.floats) end = stream.floats;
+  if (end <= begin) return;
   for (size_t i = first; i < first + count; ++i) {
-    const float* row = stream.rows + static_cast<ptrdiff_t>(i) * stream.stride;
-    for (size_t e = begin; e < end; e += kFloatsPerLine) hwy::Prefetch(row + e);
+    PrefetchFloats(
+        stream.rows + static_cast<ptrdiff_t>(i) * stream.stride + begin,
+        end - begin);
   }
 }
 
