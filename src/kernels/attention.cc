@@ -676,10 +676,22 @@ void TaskRunner::Run() {
 
 void Attend(const Problem& p, const Task& t) { TaskRunner(p, t).Run(); }
 
+void Exp2Floats(const float* x, float* y, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  std::vector<float> tail(N, 0.0f);  // the last n % N, padded to a vector
+  for (size_t i = 0; i < n; i += N) {
+    const size_t count = std::min(N, n - i);
+    std::copy(x + i, x + i + count, tail.begin());
+    hn::StoreU(FastExp2(d, hn::LoadU(d, tail.data())), d, tail.data());
+    std::copy(tail.begin(), tail.begin() + count, y + i);
+  }
+}
+
 const KernelTable* GetKernelTable() {
   static const KernelTable table = {
       &Attend, static_cast<int64_t>(hn::Lanes(hn::ScalableTag<float>())),
-      kKeysPerDecodeBlock};
+      kKeysPerDecodeBlock, &Exp2Floats};
   return &table;
 }
 

@@ -2,6 +2,7 @@
 #ifndef SDPA_SRC_KERNELS_ATTENTION_H_
 #define SDPA_SRC_KERNELS_ATTENTION_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "src/problem.h"
@@ -30,6 +31,8 @@ struct KernelTable {
   // Keys per K/V block. A task's kv_begin must be a multiple of it so that
   // block boundaries (and thus results) do not depend on how keys are split.
   int64_t keys_per_block;
+  // y[i] = the softmax's fast 2^x[i], i < n: its contract is tested per ISA.
+  void (*exp2)(const float* x, float* y, size_t n);
 };
 
 }  // namespace sdpa
