@@ -110,9 +110,19 @@ HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
         seen_lanes = hn::IfThenElse(kept, one, seen_lanes);
       }
     } else {
-      for (size_t kk = 0; kk < num_keys; ++kk) {
+      // Four running maxima: one would wait on Max's latency every key.
+      V max1 = neg_inf, max2 = neg_inf, max3 = neg_inf;
+      size_t kk = 0;
+      for (; kk + 4 <= num_keys; kk += 4) {
+        block_max = hn::Max(block_max, hn::Load(d, col + kk * rt));
+        max1 = hn::Max(max1, hn::Load(d, col + (kk + 1) * rt));
+        max2 = hn::Max(max2, hn::Load(d, col + (kk + 2) * rt));
+        max3 = hn::Max(max3, hn::Load(d, col + (kk + 3) * rt));
+      }
+      for (; kk < num_keys; ++kk) {
         block_max = hn::Max(block_max, hn::Load(d, col + kk * rt));
       }
+      block_max = hn::Max(hn::Max(block_max, max1), hn::Max(max2, max3));
     }
     hn::Store(seen_lanes, d, seen + lane0);
     const V m_old = hn::Load(d, m + lane0);
