@@ -64,7 +64,7 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
                        ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
                        float* HWY_RESTRICT o, size_t o_row_stride,
                        size_t prefetch_floats) {
-  static_assert(1 <= kRows && kRows <= 6, "kRows in [1, 6]");
+  static_assert(1 <= kRows && kRows <= 8, "kRows in [1, 8]");
   static_assert(1 <= kVecs && kVecs <= 4, "kVecs in [1, 4]");
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
@@ -88,6 +88,8 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
   SDPA_PV_LOAD(3)
   SDPA_PV_LOAD(4)
   SDPA_PV_LOAD(5)
+  SDPA_PV_LOAD(6)
+  SDPA_PV_LOAD(7)
 #undef SDPA_PV_LOAD
   for (size_t j = 0; j < num_keys; ++j) {
     const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
@@ -124,6 +126,8 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
     SDPA_PV_STEP(3)
     SDPA_PV_STEP(4)
     SDPA_PV_STEP(5)
+    SDPA_PV_STEP(6)
+    SDPA_PV_STEP(7)
 #undef SDPA_PV_STEP
 #undef SDPA_PV_ACC
   }
@@ -141,6 +145,8 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
   SDPA_PV_STORE(3)
   SDPA_PV_STORE(4)
   SDPA_PV_STORE(5)
+  SDPA_PV_STORE(6)
+  SDPA_PV_STORE(7)
 #undef SDPA_PV_STORE
 }
 
@@ -183,6 +189,14 @@ HWY_INLINE void PvColumns(D d, const float* HWY_RESTRICT p, size_t rt,
     PvRows<kRows, kVecs, kSkipZeros, kPrefetch, kExpanded>(
         d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
         o_row_stride, c == 0 ? num_vecs * N : kVecs * N);
+  }
+  if constexpr (kVecs > 2) {
+    if (c + 2 <= num_vecs) {
+      PvRows<kRows, 2, kSkipZeros, kPrefetch, kExpanded>(
+          d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
+          o_row_stride, c == 0 ? num_vecs * N : 2 * N);
+      c += 2;
+    }
   }
   for (; c < num_vecs; ++c) {
     PvRows<kRows, 1, kSkipZeros, kPrefetch, kExpanded>(
