@@ -4,8 +4,9 @@
 //
 //   sdpa_demo [--batch=1] [--heads=8] [--seq=2048 | --tq=N --tk=N] [--dim=128]
 //             [--threads=0] [--causal[=bottom_right|top_left]] [--runs=5]
-//             [--check-heads=2]
+//             [--check-heads=2] [--isa=NAME (one ISA only, e.g. AVX2)]
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -40,6 +41,7 @@ struct Options {
   sdpa_causal causal = SDPA_CAUSAL_NONE;
   int runs = 5;
   int64_t check_heads = 2;
+  std::string isa;  // empty: every available ISA
 };
 
 void PrintUsage() {
@@ -47,7 +49,7 @@ void PrintUsage() {
                "usage: sdpa_demo [--batch=N] [--heads=N] [--seq=N] [--tq=N] "
                "[--tk=N] [--dim=N] [--threads=N] "
                "[--causal[=bottom_right|top_left]] [--runs=N] "
-               "[--check-heads=N]\n");
+               "[--check-heads=N] [--isa=NAME]\n");
 }
 
 // Parses "--name=value" (or "--name value") into `out`; false on bad input.
@@ -85,6 +87,10 @@ bool ParseOptions(int argc, char** argv, Options* options) {
       if (i + 1 >= argc) return false;
       value = argv[++i];
     }
+    if (name == "--isa") {
+      options->isa = value;
+      continue;
+    }
     int64_t number = 0;
     const int64_t min_value = (name == "--threads") ? 0 : 1;
     if (!ParseInt(value.c_str(), min_value, &number)) return false;
@@ -107,6 +113,17 @@ bool ParseOptions(int argc, char** argv, Options* options) {
     } else if (name == "--check-heads") {
       options->check_heads = number;
     } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool EqualsIgnoringCase(const std::string& a, const char* b) {
+  if (a.size() != std::strlen(b)) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
       return false;
     }
   }
@@ -278,10 +295,15 @@ int main(int argc, char** argv) {
               "GFLOP/s", "max abs err", "runs");
   const uint64_t available = sdpa_available_isas();
   bool all_ok = available != 0;
+  int isas_run = 0;
   // Highest bit first: on x86 that is the widest vector ISA.
   for (int bit = 63; bit >= 0; --bit) {
     const uint64_t isa = uint64_t{1} << bit;
     if ((available & isa) == 0) continue;
+    if (!o.isa.empty() && !EqualsIgnoringCase(o.isa, sdpa_isa_name(isa))) {
+      continue;
+    }
+    ++isas_run;
     sdpa_context_options options{};
     options.struct_size = sizeof(options);
     options.num_threads = o.threads;
@@ -329,6 +351,11 @@ int main(int argc, char** argv) {
                 sdpa_context_num_threads(context), median * 1e3, gflop / median,
                 error, seconds.size(), ok ? "" : "  MISMATCH");
     sdpa_context_destroy(context);
+  }
+  if (!o.isa.empty() && isas_run == 0) {
+    std::printf("--isa=%s: not an ISA this CPU and build offer\n",
+                o.isa.c_str());
+    return 2;
   }
   if (!all_ok) {
     std::printf("FAILED (errors above %.0e or failed calls)\n", kMaxAbsError);
