@@ -175,7 +175,8 @@ HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
   }
 }
 
-// Every column chunk for rows [0, rows): kVecs vectors, then single ones.
+// Every column chunk for rows [0, rows): kVecs vectors, then one of 2 where
+// at least 2 remain (and kVecs > 2), then single ones.
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
           class D>
 HWY_INLINE void PvColumns(D d, const float* HWY_RESTRICT p, size_t rt,
