@@ -6,7 +6,6 @@
 //             [--threads=0] [--causal[=bottom_right|top_left]] [--runs=5]
 //             [--check-heads=2] [--isa=NAME (one ISA only, e.g. AVX2)]
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "sdpa/sdpa.h"
+#include "src/dispatch.h"
 #include "src/reference.h"
 
 namespace {
@@ -113,17 +113,6 @@ bool ParseOptions(int argc, char** argv, Options* options) {
     } else if (name == "--check-heads") {
       options->check_heads = number;
     } else {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool EqualsIgnoringCase(const std::string& a, const char* b) {
-  if (a.size() != std::strlen(b)) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
       return false;
     }
   }
@@ -240,19 +229,12 @@ int main(int argc, char** argv) {
   // The ISAs to run: every available one, or the one --isa names.
   uint64_t selected = sdpa_available_isas();
   if (!o.isa.empty()) {
-    uint64_t named = 0;
-    for (int bit = 0; bit < 64; ++bit) {
-      const uint64_t isa = uint64_t{1} << bit;
-      if ((selected & isa) && EqualsIgnoringCase(o.isa, sdpa_isa_name(isa))) {
-        named = isa;
-      }
-    }
-    if (named == 0) {
+    selected &= sdpa::IsaFromName(o.isa.c_str());  // case-insensitive
+    if (selected == 0) {
       std::fprintf(stderr, "--isa=%s: not an ISA this CPU and build offer\n",
                    o.isa.c_str());
       return 2;
     }
-    selected = named;
   }
 
   std::mt19937 rng(42);

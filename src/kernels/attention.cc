@@ -577,28 +577,26 @@ void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
                            size_t vvecs, size_t row0, size_t tile_rows,
                            size_t num_keys, float* o_tile) {
   size_t c = 0;
-  // Decoding: V rows in chunks of kPvWideVecs vectors, each in one pass
-  // (tiles of more than 2 x kPvWideRows rows would read V three times).
   if (dot_form_ && tile_rows <= 2 * kPvWideRows) {
+    // Decoding: V rows in chunks of kPvWideVecs vectors, each in one pass
+    // (tiles of more than 2 x kPvWideRows rows would read V three times).
     for (; c + kPvWideVecs <= vvecs; c += kPvWideVecs) {
       PvWideRows<kPvWideRows, kPvWideVecs, kSkipZeros>(
           d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
           v_row_stride, alpha_ + row0, o_tile + c * lanes_, vdim_padded_);
     }
-  }
-  if (c == vvecs) return;
-  // Decoding tiles too tall for the wide tiles but within kPvTallRows: all
-  // rows in one tile, V in column chunks (8 rows at D128 on AVX-512, where
-  // 6 + 2-row tiles in 4-vector chunks ran 8-query decoding at 125-132
-  // GFLOP/s from L3; 8 x 3: 140-151).
-  if constexpr (kPvTallRows > 0) {
-    if (dot_form_ && tile_rows > 2 * kPvWideRows &&
-        tile_rows <= static_cast<size_t>(kPvTallRows)) {
+    if (c == vvecs) return;
+  } else if (dot_form_ && tile_rows <= static_cast<size_t>(kPvTallRows)) {
+    // Decoding tiles too tall for the wide tiles: all rows in one tile, V in
+    // column chunks (8 rows at D128 on AVX-512, where 6 + 2-row tiles in
+    // 4-vector chunks ran 8-query decoding at 125-132 GFLOP/s from L3;
+    // 8 x 3: 140-151). kPvTallRows is 0 where there is no such tile.
+    if constexpr (kPvTallRows > 0) {
       PvBlock<kPvTallRows, kPvTallVecs, kSkipZeros, true>(
           d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
           alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
-      return;
     }
+    return;
   }
   // The remaining columns (all of them for prefill) in narrower tiles.
   if (StreamsKeysAndValues()) {

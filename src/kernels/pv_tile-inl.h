@@ -185,24 +185,29 @@ HWY_INLINE void PvColumns(D d, const float* HWY_RESTRICT p, size_t rt,
                           size_t num_vecs, const float* HWY_RESTRICT alpha,
                           float* HWY_RESTRICT o, size_t o_row_stride) {
   const size_t N = hn::Lanes(d);
+  // Floats of each V row to prefetch for a chunk of `vecs` at column c: the
+  // first chunk prefetches whole rows (see kPrefetchValueRows).
+  const auto prefetch_floats = [&](size_t c, size_t vecs) {
+    return (c == 0 ? num_vecs : vecs) * N;
+  };
   size_t c = 0;
   for (; c + kVecs <= num_vecs; c += kVecs) {
     PvRows<kRows, kVecs, kSkipZeros, kPrefetch, kExpanded>(
         d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
-        o_row_stride, c == 0 ? num_vecs * N : kVecs * N);
+        o_row_stride, prefetch_floats(c, kVecs));
   }
   if constexpr (kVecs > 2) {
     if (c + 2 <= num_vecs) {
       PvRows<kRows, 2, kSkipZeros, kPrefetch, kExpanded>(
           d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
-          o_row_stride, c == 0 ? num_vecs * N : 2 * N);
+          o_row_stride, prefetch_floats(c, 2));
       c += 2;
     }
   }
   for (; c < num_vecs; ++c) {
     PvRows<kRows, 1, kSkipZeros, kPrefetch, kExpanded>(
         d, p, rt, rows, num_keys, v + c * N, v_row_stride, alpha, o + c * N,
-        o_row_stride, c == 0 ? num_vecs * N : N);
+        o_row_stride, prefetch_floats(c, 1));
   }
 }
 
