@@ -18,22 +18,8 @@ build="${SDPA_FUZZ_BUILD:-build-fuzz}"
 clang_version=14
 
 # clang and its runtimes (libFuzzer, sanitizers) from Debian, if missing.
-need=()
-command -v "clang++-$clang_version" >/dev/null || need+=("clang-$clang_version")
-if ! ls /usr/lib/llvm-$clang_version/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a \
-     >/dev/null 2>&1 &&
-   ! ls /usr/lib/llvm-$clang_version/lib/clang/*/lib/linux/libclang_rt.fuzzer-aarch64.a \
-     >/dev/null 2>&1; then
-  need+=("libclang-rt-$clang_version-dev")
-fi
-if [[ ${#need[@]} -gt 0 ]]; then
-  sudo_if_needed=()
-  [[ "$(id -u)" -ne 0 ]] && sudo_if_needed=(sudo)
-  echo "fuzz: installing ${need[*]}"
-  "${sudo_if_needed[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_if_needed[@]}" \
-    apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+source scripts/lib/apt.sh
+apt_install_missing fuzz "clang-$clang_version" "libclang-rt-$clang_version-dev"
 
 # RelWithDebInfo: -O2 for executions per second, -g for readable reports.
 CC="clang-$clang_version" CXX="clang++-$clang_version" \

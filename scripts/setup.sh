@@ -3,41 +3,20 @@
 # nothing that is already there: a second run takes about a second.
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
-
-sudo_if_needed=()
-if [[ "$(id -u)" -ne 0 ]]; then
-  sudo_if_needed=(sudo)
-fi
+source "$(dirname "$0")/lib/apt.sh"
 
 # make: the pkg-config consumer check builds examples/c with its Makefile.
 packages=(cmake ninja-build make g++ pkg-config libhwy-dev libtbb-dev
           libgtest-dev libbenchmark-dev libopenblas-dev python3)
 
-is_installed() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
-}
-
-apt_install() {
-  echo "setup: installing $*"
-  "${sudo_if_needed[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_if_needed[@]}" \
-    apt-get install -y -qq --no-install-recommends "$@"
-}
-
-missing=()
-for package in "${packages[@]}"; do
-  is_installed "$package" || missing+=("$package")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  apt_install "${missing[@]}"
-fi
+apt_install_missing setup "${packages[@]}"
 
 # The Python tests need NumPy and pytest in whichever python3 comes first on
 # PATH (a pyenv one here). Debian's own interpreter refuses pip (PEP 668), so
 # it gets Debian's packages instead.
 if ! python3 -c 'import numpy, pytest' 2>/dev/null; then
   if [[ "$(python3 -c 'import sys; print(sys.prefix)')" == /usr ]]; then
-    apt_install python3-numpy python3-pytest
+    apt_install_missing setup python3-numpy python3-pytest
   else
     echo "setup: installing numpy pytest with $(command -v python3) -m pip"
     python3 -m pip install --quiet --disable-pip-version-check numpy pytest

@@ -28,24 +28,10 @@ sysroot="$build/sysroot"
 
 log() { echo "test_arm: [$((SECONDS - start_seconds)) s] $*"; }
 
-sudo_if_needed=()
-if [[ "$(id -u)" -ne 0 ]]; then
-  sudo_if_needed=(sudo)
-fi
+source scripts/lib/apt.sh
 
 # 1. Host tools, installed only when missing.
-host_packages=(cmake ninja-build g++-aarch64-linux-gnu qemu-user)
-missing=()
-for package in "${host_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' ||
-    missing+=("$package")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  log "installing ${missing[*]}"
-  "${sudo_if_needed[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_if_needed[@]}" \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install_missing test_arm cmake ninja-build g++-aarch64-linux-gnu qemu-user
 
 # 2. The arm64 sysroot: what find_package() needs (headers, CMake configs,
 #    libraries) and what qemu needs to run the binaries (loader, libc,

@@ -24,18 +24,8 @@ mkdir -p "$build"
 build="$(cd "$build" && pwd)"
 start_seconds=$SECONDS
 
-sudo_if_needed=()
-[[ "$(id -u)" -ne 0 ]] && sudo_if_needed=(sudo)
-need=()
-for tool in patch:patch xz:xz-utils; do
-  command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
-done
-if [[ ${#need[@]} -gt 0 ]]; then
-  echo "tsan: installing ${need[*]}"
-  "${sudo_if_needed[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_if_needed[@]}" \
-    apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+source scripts/lib/apt.sh
+apt_install_missing tsan patch xz-utils
 
 # --- oneTBB with ThreadSanitizer -------------------------------------------
 package="$(dpkg-query -W -f='${source:Package}' libtbb-dev)"
