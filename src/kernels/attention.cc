@@ -183,6 +183,7 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                const RowStream* ahead, size_t num_ahead, float* s) {
   if (dot_form) {
     QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys,
+               num_ahead > 0 ? ahead[0].count : num_keys,
                num_ahead > 1 ? &ahead[1] : nullptr, kPrefetchValueRows, s, rt);
     return;
   }
@@ -543,8 +544,14 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   // ahead of itself, and the first V rows while it finishes). AVX-512
   // prefill B1 H8 D128, one core: T4096 229-231 -> 240-241 GFLOP/s, T8192
   // 202-216 -> 242-244.
-  const RowStream ahead[2] = {{k_rows, k_row_stride, dim_},
-                              {v_rows, v_row_stride, vdim_}};
+  // In place, the task's rows past this block are the caller's memory too:
+  // the prefetch runs on into the next block's first rows.
+  const size_t k_reach =
+      static_cast<size_t>((k_in_place_ ? t_.kv_end : block.j1) - a);
+  const size_t v_reach =
+      static_cast<size_t>((v_in_place_ ? t_.kv_end : block.j1) - a);
+  const RowStream ahead[2] = {{k_rows, k_row_stride, dim_, k_reach},
+                              {v_rows, v_row_stride, vdim_, v_reach}};
   const size_t num_ahead = block.fetched ? 0 : 2;
   block.fetched = true;
   QkForTile(d_, dot_form_, q_vecs_, q_pack_ + tile * q_tile_floats_, rt_,

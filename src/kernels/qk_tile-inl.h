@@ -140,10 +140,14 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
   // are not reached by the tile's spread prefetch.
   const size_t past_dim =
       (dim + kFloatsPerLine - 1) / kFloatsPerLine * kFloatsPerLine;
+  size_t reach = num_keys;  // rows every stream may prefetch
+  for (size_t i = 0; i < num_ahead; ++i) {
+    reach = i == 0 ? ahead[i].count : std::min(reach, ahead[i].count);
+  }
   size_t kk = 0;
   for (; kk + kKeys <= num_keys; kk += kKeys) {
     const size_t ahead_row = kk + kPrefetchKeys;
-    const size_t streams = ahead_row + kKeys <= num_keys ? num_ahead : 0;
+    const size_t streams = ahead_row + kKeys <= reach ? num_ahead : 0;
     QkLanesTile<kQVecs, kKeys>(
         d, qt, rt, dim, k + static_cast<ptrdiff_t>(kk) * k_row_stride,
         k_row_stride, s + kk * rt, ahead, streams, ahead_row);
@@ -191,15 +195,17 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
 }
 #endif
 
-// `then` (may be null): the rows read next (V of this block), whose first
-// then_rows rows are prefetched during the last then_rows keys, so that the
-// stream the P·V step starts on is already on its way.
+// K rows [0, k_reach) may be prefetched (k_reach >= num_keys: past the
+// block where K is the caller's memory). `then` (may be null): the rows read
+// next (V of this block), whose first then_rows rows are prefetched during
+// the last then_rows keys, so that the stream the P·V step starts on is
+// already on its way.
 template <class D>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
                            size_t dim_padded, const float* HWY_RESTRICT k,
                            ptrdiff_t k_row_stride, size_t num_keys,
-                           const RowStream* then, size_t then_rows,
-                           float* HWY_RESTRICT s, size_t rt) {
+                           size_t k_reach, const RowStream* then,
+                           size_t then_rows, float* HWY_RESTRICT s, size_t rt) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   // One key at a time, four FMA chains over its row: measured (AVX3, one
@@ -209,7 +215,7 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
   for (size_t kk = 0; kk < num_keys; ++kk) {
     const float* HWY_RESTRICT kr =
         k + static_cast<ptrdiff_t>(kk) * k_row_stride;
-    if (kk + kPrefetchKeys < num_keys) {
+    if (kk + kPrefetchKeys < k_reach) {
       PrefetchFloats(kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride,
                      dim_padded);
     }

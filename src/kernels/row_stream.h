@@ -10,11 +10,14 @@
 namespace sdpa {
 
 // Rows a kernel prefetches ahead of its reads: `floats` floats from each of
-// the rows at `rows` + i * stride (none where rows is null).
+// the rows at `rows` + i * stride (none where rows is null), i < count.
+// count may reach past the rows the kernel reads (the next key block, where
+// it is the caller's memory), so that block starts warm.
 struct RowStream {
   const float* rows = nullptr;
   ptrdiff_t stride = 0;
   size_t floats = 0;
+  size_t count = 0;
 };
 
 constexpr size_t kFloatsPerLine = 64 / sizeof(float);
