@@ -543,9 +543,9 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   // others find them in L2): its Q·Kᵀ step prefetches both (the dot form: K
   // ahead of itself, and the first V rows while it finishes). AVX-512
   // prefill B1 H8 D128, one core: T4096 229-231 -> 240-241 GFLOP/s, T8192
-  // 202-216 -> 242-244.
-  // In place, the task's rows past this block are the caller's memory too:
-  // the prefetch runs on into the next block's first rows.
+  // 202-216 -> 242-244. Where K/V are read in place, the task's rows past
+  // this block are the caller's memory too, and the prefetch runs on into
+  // the next block's first rows (it used to stop 16 keys short of the end).
   const size_t k_reach =
       static_cast<size_t>((k_in_place_ ? t_.kv_end : block.j1) - a);
   const size_t v_reach =
