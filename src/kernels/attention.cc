@@ -237,7 +237,8 @@ class TaskRunner {
     return t_.q_begin + static_cast<int64_t>(r) % num_q_;
   }
   // A task of one tile (every dot-form task: at most N/2 rows) reads each
-  // K/V block once, from memory, so its kernels prefetch K and V.
+  // K/V block once, from memory, so its P·V tiles prefetch V as well (the
+  // Q·Kᵀ step prefetches K and V for the first tile of every block).
   bool StreamsKeysAndValues() const { return num_tiles_ == 1; }
   void CarveScratch();
   void PackQueries();
@@ -546,12 +547,12 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   // 202-216 -> 242-244. Where K/V are read in place, the task's rows past
   // this block are the caller's memory too, and the prefetch runs on into
   // the next block's first rows (it used to stop 16 keys short of the end).
-  const size_t k_reach =
-      static_cast<size_t>((k_in_place_ ? t_.kv_end : block.j1) - a);
-  const size_t v_reach =
-      static_cast<size_t>((v_in_place_ ? t_.kv_end : block.j1) - a);
-  const RowStream ahead[2] = {{k_rows, k_row_stride, dim_, k_reach},
-                              {v_rows, v_row_stride, vdim_, v_reach}};
+  const auto reach = [&](bool in_place) {
+    return static_cast<size_t>((in_place ? t_.kv_end : block.j1) - a);
+  };
+  const RowStream ahead[2] = {
+      {k_rows, k_row_stride, dim_, reach(k_in_place_)},
+      {v_rows, v_row_stride, vdim_, reach(v_in_place_)}};
   const size_t num_ahead = block.fetched ? 0 : 2;
   block.fetched = true;
   QkForTile(d_, dot_form_, q_vecs_, q_pack_ + tile * q_tile_floats_, rt_,

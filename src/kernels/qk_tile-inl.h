@@ -140,9 +140,10 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
   // are not reached by the tile's spread prefetch.
   const size_t past_dim =
       (dim + kFloatsPerLine - 1) / kFloatsPerLine * kFloatsPerLine;
-  size_t reach = num_keys;  // rows every stream may prefetch
-  for (size_t i = 0; i < num_ahead; ++i) {
-    reach = i == 0 ? ahead[i].count : std::min(reach, ahead[i].count);
+  // Rows every stream may prefetch.
+  size_t reach = num_ahead > 0 ? ahead[0].count : 0;
+  for (size_t i = 1; i < num_ahead; ++i) {
+    reach = std::min(reach, ahead[i].count);
   }
   size_t kk = 0;
   for (; kk + kKeys <= num_keys; kk += kKeys) {
