@@ -190,8 +190,14 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
   // At least 8 accumulators (independent FMA chains) however few the rows:
   // fewer cannot hide the FMA latency (4 cycles x 2 pipes). One query vector
   // x kQkKeys = 3 keys ran 8-row decoding (Tq 8) at 19% of AVX2's peak.
+#if HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_SSE4
+  constexpr int kKeys1 = PairedKeysFor(1), kKeys2 = PairedKeysFor(2);
+  constexpr int kKeys3 = PairedKeysFor(3), kKeys4 = PairedKeysFor(4);
+#else
   constexpr int kKeys1 = std::max(kQkKeys, 8);
   constexpr int kKeys2 = std::max(kQkKeys, 4);
+  constexpr int kKeys3 = kQkKeys, kKeys4 = kQkKeys;
+#endif
   switch (q_vecs) {
     case 1:
       QkLanesBlock<1, kKeys1>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
@@ -205,14 +211,14 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
       break;
     case 3:
       if constexpr (kQkQueryVecs >= 3) {
-        QkLanesBlock<3, kQkKeys>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                                 ahead, num_ahead, s);
+        QkLanesBlock<3, kKeys3>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
+                                ahead, num_ahead, s);
       }
       break;
     case 4:
       if constexpr (kQkQueryVecs >= 4) {
-        QkLanesBlock<4, kQkKeys>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                                 ahead, num_ahead, s);
+        QkLanesBlock<4, kKeys4>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
+                                ahead, num_ahead, s);
       }
       break;
     default:
@@ -313,7 +319,8 @@ TaskRunner::TaskRunner(const Problem& p, const Task& t)
       rows_padded_(num_tiles_ * rt_),
       keys_per_block_(dot_form_ ? kKeysPerDecodeBlock : kKeysPerBlock),
       bc_(static_cast<size_t>(keys_per_block_)),
-      q_tile_floats_(dot_form_ ? rt_ * dim_padded_ : rt_ * dim_),
+      q_tile_floats_(dot_form_ ? rt_ * dim_padded_
+                               : rt_ * RoundUp(dim_, kPairedQueries ? 2 : 1)),
       k_in_place_(p.k_type == ElemType::kF32 && p.k_strides[3] == 1 &&
                   (!dot_form_ || dim_ % lanes_ == 0)),
       v_in_place_(p.v_type == ElemType::kF32 && p.v_strides[3] == 1 &&
@@ -358,7 +365,8 @@ void TaskRunner::CarveScratch() {
 }
 
 // Q, widened to f32 and pre-scaled into the log2 domain: transposed
-// (qt[e][row]) for the rows-in-lanes form, row-major for the dot form.
+// (qt[e][row], or paired on SSSE3/SSE4: QueryPackOffset) for the
+// rows-in-lanes form, row-major for the dot form.
 // If pre-scaling would overflow a finite element (huge |q|·scale, even where
 // the scores themselves are small) or flush a nonzero one to 0 (tiny scale:
 // 0·Inf would then be NaN where q·k·scale is ±Inf), Q is packed unscaled
@@ -390,7 +398,9 @@ void TaskRunner::PackQueries() {
         hn::Store(x, d_, row + e);
       }
       if (!dot_form_) {
-        for (size_t e = 0; e < dim_; ++e) tile[e * rt_ + lane] = row[e];
+        for (size_t e = 0; e < dim_; ++e) {
+          tile[QueryPackOffset(e, lane, rt_)] = row[e];
+        }
       }
     }
     if (hn::AllFalse(d_, overflow) || scale_scores_) return;

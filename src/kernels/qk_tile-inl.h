@@ -5,8 +5,10 @@
 // Two forms:
 // - QkLanesTile: query rows in lanes. Q is packed transposed (qt[e][row],
 //   pre-scaled); each K element is broadcast straight from the caller's
-//   memory, so K needs no packing when its rows are contiguous.
-// - QkDotTile: for few rows (decoding), K rows are vectors over the head dim
+//   memory, so K needs no packing when its rows are contiguous. On
+//   SSSE3/SSE4 its place is taken by QkPairRows (qk_pair_tile-inl.h),
+//   which pairs rows and head-dim elements in lanes; QkRowsTile picks.
+// - QkDotBlock: for few rows (decoding), K rows are vectors over the head dim
 //   and each score is a horizontal sum; K is read once for all rows.
 //
 // Vectors are named variables, not arrays: SVE vectors are sizeless types.
@@ -24,6 +26,7 @@
 
 #include <algorithm>
 
+#include "src/kernels/qk_pair_tile-inl.h"
 #include "src/kernels/row_stream.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -117,6 +120,24 @@ HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
 #undef SDPA_QK_STORE
 }
 
+// The rows-in-lanes tile of this target: paired rows on SSSE3/SSE4
+// (qk_pair_tile-inl.h), which then expect Q packed by QueryPackOffset.
+template <int kQVecs, int kKeys, class D>
+HWY_INLINE void QkRowsTile(D d, const float* HWY_RESTRICT qt, size_t rt,
+                           size_t dim, const float* HWY_RESTRICT k,
+                           ptrdiff_t k_row_stride, float* HWY_RESTRICT s,
+                           const RowStream* ahead = nullptr,
+                           size_t num_ahead = 0, size_t ahead_row = 0) {
+#if HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_SSE4
+  (void)d;
+  QkPairRows<kQVecs, kKeys>(qt, rt, dim, k, k_row_stride, s, ahead, num_ahead,
+                            ahead_row);
+#else
+  QkLanesTile<kQVecs, kKeys>(d, qt, rt, dim, k, k_row_stride, s, ahead,
+                             num_ahead, ahead_row);
+#endif
+}
+
 // Decoding streams K from memory once, with too little work per key for the
 // hardware prefetchers to stay ahead: K rows are prefetched kPrefetchKeys
 // ahead. Measured on one core, H32 Tk4096 D128 Tq1 (MHA / GQA 32:8): 22 / 21
@@ -149,7 +170,7 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
   for (; kk + kKeys <= num_keys; kk += kKeys) {
     const size_t ahead_row = kk + kPrefetchKeys;
     const size_t streams = ahead_row + kKeys <= reach ? num_ahead : 0;
-    QkLanesTile<kQVecs, kKeys>(
+    QkRowsTile<kQVecs, kKeys>(
         d, qt, rt, dim, k + static_cast<ptrdiff_t>(kk) * k_row_stride,
         k_row_stride, s + kk * rt, ahead, streams, ahead_row);
     for (size_t i = 0; i < streams; ++i) {
@@ -157,9 +178,9 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
     }
   }
   for (; kk < num_keys; ++kk) {
-    QkLanesTile<kQVecs, 1>(d, qt, rt, dim,
-                           k + static_cast<ptrdiff_t>(kk) * k_row_stride,
-                           k_row_stride, s + kk * rt);
+    QkRowsTile<kQVecs, 1>(d, qt, rt, dim,
+                          k + static_cast<ptrdiff_t>(kk) * k_row_stride,
+                          k_row_stride, s + kk * rt);
   }
 }
 

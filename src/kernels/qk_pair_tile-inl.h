@@ -1,0 +1,170 @@
+// Q·Kᵀ for SSSE3/SSE4, which have no FMA and no broadcast load: the
+// rows-in-lanes tile (QkLanesTile) pays movss + shufps for every K element,
+// and the shuffle competes with mulps/addps for the FP pipes. Here each
+// vector holds two query rows x two consecutive head-dim elements,
+//   [q[r][e], q[r][e+1], q[r+1][e], q[r+1][e+1]],
+// so a K pair is broadcast with movddup, a plain load. Each lane then sums
+// every other element; one haddps per pair of vectors at the end of the
+// tile leaves the scores in the usual S[key][row] layout. Measured in a
+// standalone loop (one core, D128, 16 rows x 3 keys, data in L1/L2): 52
+// GFLOP/s with QkLanesTile, 62.5 this way, of a mulps + addps peak of 68.
+//
+// Q is packed paired: element e of tile row r at
+// qp[(e / 2) * 2 * rt + 2 * r + e % 2] (QueryPairOffset), zero past dim.
+
+#if defined(SDPA_KERNELS_QK_PAIR_TILE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SDPA_KERNELS_QK_PAIR_TILE_INL_H_
+#undef SDPA_KERNELS_QK_PAIR_TILE_INL_H_
+#else
+#define SDPA_KERNELS_QK_PAIR_TILE_INL_H_
+#endif
+
+#include <hwy/highway.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "src/kernels/row_stream.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sdpa {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#if HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_SSE4
+constexpr bool kPairedQueries = true;
+
+// [p[0], p[1], p[0], p[1]] by movddup from memory (SSE3).
+HWY_INLINE hn::Vec128<float> LoadPairDup(const float* HWY_RESTRICT p) {
+  double pair;
+  memcpy(&pair, p, sizeof(pair));
+  return hn::Vec128<float>{_mm_castpd_ps(_mm_loaddup_pd(&pair))};
+}
+
+// [a0 + a1, a2 + a3, b0 + b1, b2 + b3] (haddps, SSE3).
+HWY_INLINE hn::Vec128<float> PairSums(hn::Vec128<float> a,
+                                      hn::Vec128<float> b) {
+  return hn::Vec128<float>{_mm_hadd_ps(a.raw, b.raw)};
+}
+
+// s[kk * rt + 2 * v + i] (i < 2, v < kPairVecs) = scores of rows 2v, 2v+1
+// of qp against key kk < kKeys; rows of k hold `dim` floats (never read
+// past them). Prefetches `ahead` as QkLanesTile does.
+template <int kPairVecs, int kKeys>
+HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
+                           const float* HWY_RESTRICT k, ptrdiff_t k_row_stride,
+                           float* HWY_RESTRICT s, const RowStream* ahead,
+                           size_t num_ahead, size_t ahead_row) {
+  static_assert(kPairVecs == 2 || kPairVecs == 4 || kPairVecs == 6,
+                "kPairVecs in {2, 4, 6}: whole vectors of rows");
+  static_assert(1 <= kKeys && kKeys <= 6, "kKeys in [1, 6]");
+  const hn::Full128<float> d;
+  using V = hn::Vec128<float>;
+  const float* k0 = k;
+  const float* k1 = kKeys > 1 ? k0 + k_row_stride : k0;
+  const float* k2 = kKeys > 2 ? k1 + k_row_stride : k0;
+  const float* k3 = kKeys > 3 ? k2 + k_row_stride : k0;
+  const float* k4 = kKeys > 4 ? k3 + k_row_stride : k0;
+  const float* k5 = kKeys > 5 ? k4 + k_row_stride : k0;
+#define SDPA_QKP_DECLARE(kk)                                          \
+  V c##kk##0 = hn::Zero(d), c##kk##1 = c##kk##0, c##kk##2 = c##kk##0, \
+    c##kk##3 = c##kk##0, c##kk##4 = c##kk##0, c##kk##5 = c##kk##0;
+  SDPA_QKP_DECLARE(0)
+  SDPA_QKP_DECLARE(1)
+  SDPA_QKP_DECLARE(2)
+  SDPA_QKP_DECLARE(3)
+  SDPA_QKP_DECLARE(4)
+  SDPA_QKP_DECLARE(5)
+#undef SDPA_QKP_DECLARE
+#define SDPA_QKP_STEP(kk, b_of)                                          \
+  if constexpr (kKeys > kk) {                                            \
+    const V b = b_of(k##kk + e);                                         \
+    c##kk##0 = hn::MulAdd(q0, b, c##kk##0);                              \
+    c##kk##1 = hn::MulAdd(q1, b, c##kk##1);                              \
+    if constexpr (kPairVecs > 2) c##kk##2 = hn::MulAdd(q2, b, c##kk##2); \
+    if constexpr (kPairVecs > 2) c##kk##3 = hn::MulAdd(q3, b, c##kk##3); \
+    if constexpr (kPairVecs > 4) c##kk##4 = hn::MulAdd(q4, b, c##kk##4); \
+    if constexpr (kPairVecs > 4) c##kk##5 = hn::MulAdd(q5, b, c##kk##5); \
+  }
+#define SDPA_QKP_ALL_KEYS(b_of)                                \
+  {                                                            \
+    const float* HWY_RESTRICT qe = qp + e * rt; /* pair e/2 */ \
+    const V q0 = hn::Load(d, qe);                              \
+    const V q1 = hn::Load(d, qe + 4);                          \
+    const V q2 = kPairVecs > 2 ? hn::Load(d, qe + 8) : q0;     \
+    const V q3 = kPairVecs > 2 ? hn::Load(d, qe + 12) : q0;    \
+    const V q4 = kPairVecs > 4 ? hn::Load(d, qe + 16) : q0;    \
+    const V q5 = kPairVecs > 4 ? hn::Load(d, qe + 20) : q0;    \
+    SDPA_QKP_STEP(0, b_of)                                     \
+    SDPA_QKP_STEP(1, b_of)                                     \
+    SDPA_QKP_STEP(2, b_of)                                     \
+    SDPA_QKP_STEP(3, b_of)                                     \
+    SDPA_QKP_STEP(4, b_of)                                     \
+    SDPA_QKP_STEP(5, b_of)                                     \
+  }
+  size_t e = 0;
+  for (; e + 2 <= dim; e += 2) {
+    if (num_ahead != 0 && e % kFloatsPerLine == 0) {
+      for (size_t i = 0; i < num_ahead; ++i) {
+        PrefetchRowsLine(ahead[i], ahead_row, kKeys, e);
+      }
+    }
+    SDPA_QKP_ALL_KEYS(LoadPairDup)
+  }
+  if (e < dim) {  // odd dim: the last element, paired with Q's zero
+    const auto load_one = [d](const float* p) { return hn::Set(d, *p); };
+    SDPA_QKP_ALL_KEYS(load_one)
+  }
+#undef SDPA_QKP_ALL_KEYS
+#undef SDPA_QKP_STEP
+#define SDPA_QKP_STORE(kk)                                \
+  if constexpr (kKeys > kk) {                             \
+    float* HWY_RESTRICT sk = s + kk * rt;                 \
+    hn::Store(PairSums(c##kk##0, c##kk##1), d, sk);       \
+    if constexpr (kPairVecs > 2)                          \
+      hn::Store(PairSums(c##kk##2, c##kk##3), d, sk + 4); \
+    if constexpr (kPairVecs > 4)                          \
+      hn::Store(PairSums(c##kk##4, c##kk##5), d, sk + 8); \
+  }
+  SDPA_QKP_STORE(0)
+  SDPA_QKP_STORE(1)
+  SDPA_QKP_STORE(2)
+  SDPA_QKP_STORE(3)
+  SDPA_QKP_STORE(4)
+  SDPA_QKP_STORE(5)
+#undef SDPA_QKP_STORE
+}
+
+// A tile of kQVecs * 4 rows: 8-row passes (4 vectors, 12 accumulators with
+// three keys), or one pass of 12 rows. Only the first pass prefetches.
+template <int kQVecs, int kKeys>
+HWY_INLINE void QkPairRows(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
+                           const float* HWY_RESTRICT k, ptrdiff_t k_row_stride,
+                           float* HWY_RESTRICT s, const RowStream* ahead,
+                           size_t num_ahead, size_t ahead_row) {
+  constexpr int kPass = kQVecs == 3 ? 6 : (kQVecs == 1 ? 2 : 4);
+  static_assert((2 * kQVecs) % kPass == 0, "whole passes");
+  for (int v = 0; v < 2 * kQVecs; v += kPass) {
+    QkPairTile<kPass, kKeys>(qp + 4 * v, rt, dim, k, k_row_stride, s + 2 * v,
+                             ahead, v == 0 ? num_ahead : 0, ahead_row);
+  }
+}
+
+// Keys per tile for kQVecs vectors of rows: 12 accumulators a pass.
+constexpr int PairedKeysFor(int q_vecs) {
+  return q_vecs == 1 ? 6 : q_vecs == 3 ? 2 : 3;
+}
+#else
+constexpr bool kPairedQueries = false;
+#endif
+
+// Where element e of tile row `lane` goes in the packed Q tile: qt[e][row],
+// or paired (above).
+HWY_INLINE size_t QueryPackOffset(size_t e, size_t lane, size_t rt) {
+  return kPairedQueries ? (e / 2) * 2 * rt + 2 * lane + e % 2 : e * rt + lane;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace sdpa
+HWY_AFTER_NAMESPACE();
+
+#endif  // SDPA_KERNELS_QK_PAIR_TILE_INL_H_
