@@ -59,12 +59,7 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
   static_assert(1 <= kKeys && kKeys <= 6, "kKeys in [1, 6]");
   const hn::Full128<float> d;
   using V = hn::Vec128<float>;
-  const float* k0 = k;
-  const float* k1 = kKeys > 1 ? k0 + k_row_stride : k0;
-  const float* k2 = kKeys > 2 ? k1 + k_row_stride : k0;
-  const float* k3 = kKeys > 3 ? k2 + k_row_stride : k0;
-  const float* k4 = kKeys > 4 ? k3 + k_row_stride : k0;
-  const float* k5 = kKeys > 5 ? k4 + k_row_stride : k0;
+  const auto k_rows = RowPointers<kKeys, 6>(k, k_row_stride);
 #define SDPA_QKP_DECLARE(kk)                                          \
   V c##kk##0 = hn::Zero(d), c##kk##1 = c##kk##0, c##kk##2 = c##kk##0, \
     c##kk##3 = c##kk##0, c##kk##4 = c##kk##0, c##kk##5 = c##kk##0;
@@ -77,7 +72,7 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
 #undef SDPA_QKP_DECLARE
 #define SDPA_QKP_STEP(kk, b_of)                                          \
   if constexpr (kKeys > kk) {                                            \
-    const V b = b_of(k##kk + e);                                         \
+    const V b = b_of(k_rows[kk] + e);                                    \
     c##kk##0 = hn::MulAdd(q0, b, c##kk##0);                              \
     c##kk##1 = hn::MulAdd(q1, b, c##kk##1);                              \
     if constexpr (kPairVecs > 2) c##kk##2 = hn::MulAdd(q2, b, c##kk##2); \

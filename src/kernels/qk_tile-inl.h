@@ -50,16 +50,7 @@ HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
   static_assert(1 <= kKeys && kKeys <= 8, "kKeys in [1, 8]");
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
-  // Rows past kKeys are never formed (k0 stands in), so no stride is ever
-  // multiplied beyond the rows the caller described.
-  const float* k0 = k;
-  const float* k1 = kKeys > 1 ? k0 + k_row_stride : k0;
-  const float* k2 = kKeys > 2 ? k1 + k_row_stride : k0;
-  const float* k3 = kKeys > 3 ? k2 + k_row_stride : k0;
-  const float* k4 = kKeys > 4 ? k3 + k_row_stride : k0;
-  const float* k5 = kKeys > 5 ? k4 + k_row_stride : k0;
-  const float* k6 = kKeys > 6 ? k5 + k_row_stride : k0;
-  const float* k7 = kKeys > 7 ? k6 + k_row_stride : k0;
+  const auto k_rows = RowPointers<kKeys>(k, k_row_stride);
 #define SDPA_QK_DECLARE(kk)                                           \
   V c##kk##0 = hn::Zero(d), c##kk##1 = c##kk##0, c##kk##2 = c##kk##0, \
     c##kk##3 = c##kk##0;
@@ -85,7 +76,7 @@ HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
     const V q3 = kQVecs > 3 ? hn::Load(d, qe + 3 * N) : q0;
 #define SDPA_QK_STEP(kk)                                              \
   if constexpr (kKeys > kk) {                                         \
-    const V b = hn::Set(d, k##kk[e]);                                 \
+    const V b = hn::Set(d, k_rows[kk][e]);                            \
     c##kk##0 = hn::MulAdd(q0, b, c##kk##0);                           \
     if constexpr (kQVecs > 1) c##kk##1 = hn::MulAdd(q1, b, c##kk##1); \
     if constexpr (kQVecs > 2) c##kk##2 = hn::MulAdd(q2, b, c##kk##2); \

@@ -7,6 +7,8 @@
 #include <hwy/cache_control.h>
 #include <stddef.h>
 
+#include <array>
+
 namespace sdpa {
 
 // Rows a kernel prefetches ahead of its reads: `floats` floats from each of
@@ -19,6 +21,19 @@ struct RowStream {
   size_t floats = 0;
   size_t count = 0;
 };
+
+// Pointers to rows base + i * stride, i < kRows, for register tiles that
+// name each row (the rest of the array repeats base). Rows past kRows are
+// never formed, so no stride is multiplied beyond the rows the caller
+// described.
+template <int kRows, int kMax = 8>
+HWY_INLINE std::array<const float*, kMax> RowPointers(const float* base,
+                                                      ptrdiff_t stride) {
+  static_assert(1 <= kRows && kRows <= kMax, "kRows in [1, kMax]");
+  std::array<const float*, kMax> rows;
+  for (int i = 0; i < kMax; ++i) rows[i] = i < kRows ? base + i * stride : base;
+  return rows;
+}
 
 constexpr size_t kFloatsPerLine = 64 / sizeof(float);
 
