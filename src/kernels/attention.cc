@@ -565,11 +565,17 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
       {v_rows, v_row_stride, vdim_, reach(v_in_place_)}};
   const size_t num_ahead = block.fetched ? 0 : 2;
   block.fetched = true;
-  QkForTile(d_, dot_form_, q_vecs_, q_pack_ + tile * q_tile_floats_, rt_,
+  // A task's last tile may be partial (T2048 at 48 rows a tile: 128 rows
+  // in three): its Q·Kᵀ and softmax cover only the vectors holding rows;
+  // the scores and state of the lanes past them are never read.
+  const size_t tile_vecs =
+      dot_form_ ? q_vecs_ : (tile_rows + lanes_ - 1) / lanes_;
+  const size_t width = dot_form_ ? rt_ : tile_vecs * lanes_;
+  QkForTile(d_, dot_form_, tile_vecs, q_pack_ + tile * q_tile_floats_, rt_,
             tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys, ahead,
             num_ahead, s_tile_);
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
-  OnlineSoftmaxTile(d_, s_tile_, rt_, num_keys, masks, weight_bias_,
+  OnlineSoftmaxTile(d_, s_tile_, rt_, width, num_keys, masks, weight_bias_,
                     row_max_ + row0, row_sum_ + row0, alpha_ + row0,
                     seen_ + row0);
 
@@ -586,7 +592,7 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   float* o_tile = o_acc_ + row0 * vdim_padded_;
   const size_t vvecs = vdim_padded_ / lanes_;
   if (masked && block.v_finite == 0) {
-    MarkHiddenKeys(d_, s_tile_, rt_, num_keys, masks);
+    MarkHiddenKeys(d_, s_tile_, rt_, width, num_keys, masks);
     PvForTile<true>(v_rows, v_row_stride, vvecs, row0, tile_rows, num_keys,
                     o_tile);
   } else {

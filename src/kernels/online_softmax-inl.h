@@ -68,11 +68,12 @@ HWY_INLINE hn::Mask<D> KeptLanes(D d, const TileMasks& masks, size_t rt,
 // IEEE softmax, while a row that sees no key is 0.
 // P is 2^(S - m - weight_bias): a positive bias keeps P, l and O·l far from
 // overflow (see TaskRunner::Run); m, alpha and l·2^bias are unaffected.
+// Lanes [0, width) (a multiple of N, <= rt) are updated; the rest are left.
 template <class D>
 HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
-                                  size_t num_keys, const TileMasks& masks,
-                                  float weight_bias, float* HWY_RESTRICT m,
-                                  float* HWY_RESTRICT l,
+                                  size_t width, size_t num_keys,
+                                  const TileMasks& masks, float weight_bias,
+                                  float* HWY_RESTRICT m, float* HWY_RESTRICT l,
                                   float* HWY_RESTRICT alpha,
                                   float* HWY_RESTRICT seen) {
   using V = hn::Vec<D>;
@@ -83,7 +84,7 @@ HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
   const bool has_mask = masks.mask_tile != nullptr || masks.mask_row != nullptr;
   const bool any_fixup =
       masks.first != nullptr || has_mask || masks.scale_scores;
-  for (size_t lane0 = 0; lane0 < rt; lane0 += N) {
+  for (size_t lane0 = 0; lane0 < width; lane0 += N) {
     float* HWY_RESTRICT col = s + lane0;
     V block_max = neg_inf;
     V seen_lanes = num_keys > 0 ? one : hn::Load(d, seen + lane0);
@@ -150,11 +151,12 @@ HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
 // as in IEEE arithmetic and the reference).
 template <class D>
 HWY_INLINE void MarkHiddenKeys(D d, float* HWY_RESTRICT p, size_t rt,
-                               size_t num_keys, const TileMasks& masks) {
+                               size_t width, size_t num_keys,
+                               const TileMasks& masks) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   const V neg_zero = hn::Set(d, -0.0f);
-  for (size_t lane0 = 0; lane0 < rt; lane0 += N) {
+  for (size_t lane0 = 0; lane0 < width; lane0 += N) {
     float* HWY_RESTRICT col = p + lane0;
     const V first = masks.first ? hn::Load(d, masks.first + lane0) : neg_zero;
     const V last = masks.last ? hn::Load(d, masks.last + lane0) : neg_zero;
