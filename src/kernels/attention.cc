@@ -157,22 +157,31 @@ void PackRows(D d, const void* base, ElemType type, int64_t first,
 }
 
 // Whether rows x cols floats hold no Inf/NaN: x * 0 is 0 exactly when x is
-// finite, so one vector sum answers for a whole row.
+// finite, so one vector sum answers for a whole row. Four sums, so that the
+// check of a task's output (every task, see Run) is not one chain of FMA
+// latencies (0.7% of the kernel's time at T512 with one).
 template <class D>
 bool AllFinite(D d, const float* HWY_RESTRICT data, size_t rows, size_t cols,
                ptrdiff_t row_stride) {
   const size_t N = hn::Lanes(d);
   const auto zero = hn::Zero(d);
-  auto acc = zero;
+  auto acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
   float tail = 0.0f;
   for (size_t r = 0; r < rows; ++r) {
     const float* row = data + static_cast<ptrdiff_t>(r) * row_stride;
     size_t c = 0;
+    for (; c + 4 * N <= cols; c += 4 * N) {
+      acc0 = hn::MulAdd(hn::LoadU(d, row + c), zero, acc0);
+      acc1 = hn::MulAdd(hn::LoadU(d, row + c + N), zero, acc1);
+      acc2 = hn::MulAdd(hn::LoadU(d, row + c + 2 * N), zero, acc2);
+      acc3 = hn::MulAdd(hn::LoadU(d, row + c + 3 * N), zero, acc3);
+    }
     for (; c + N <= cols; c += N) {
-      acc = hn::MulAdd(hn::LoadU(d, row + c), zero, acc);
+      acc0 = hn::MulAdd(hn::LoadU(d, row + c), zero, acc0);
     }
     for (; c < cols; ++c) tail += row[c] * 0.0f;
   }
+  const auto acc = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
   return tail == 0.0f && hn::GetLane(hn::SumOfLanes(d, acc)) == 0.0f;
 }
 
