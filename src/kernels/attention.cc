@@ -351,8 +351,8 @@ class TaskRunner {
   // Element offsets of this KV head.
   const int64_t k_head_, v_head_;
 
-  float *q_pack_, *q_row_ /* 4 rows */, *o_acc_, *row_max_, *row_sum_, *alpha_,
-      *seen_;
+  float *q_pack_, *o_acc_, *row_max_, *row_sum_, *alpha_, *seen_;
+  float* q_row_;            // 4 rows of dim_padded_: PackQueries' staging
   int64_t *first_, *last_;  // visible keys of each row, inclusive
   float *first_rel_, *last_rel_, *s_tile_, *mask_tile_, *k_pack_, *v_pack_;
   float* pv_wide_;  // PvBlock's expanded weights (SSE targets)
