@@ -237,6 +237,17 @@ HWY_INLINE void StoreRowsTransposed(const float* HWY_RESTRICT rows,
   }
 }
 
+// Keys per Q·Kᵀ tile of q_vecs query vectors. At least 8 accumulators
+// (independent FMA chains) however few the rows: fewer cannot hide the FMA
+// latency (4 cycles x 2 pipes). One query vector x kQkKeys = 3 keys ran
+// 8-row decoding (Tq 8) at 19% of AVX2's peak.
+constexpr int QkKeysFor(int q_vecs) {
+  return kPairedQueries ? PairedKeysFor(q_vecs)
+         : q_vecs == 1  ? std::max(kQkKeys, 8)
+         : q_vecs == 2  ? std::max(kQkKeys, 4)
+                        : kQkKeys;
+}
+
 template <class D>
 void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                size_t rt, size_t tile_rows, size_t dim, size_t dim_padded,
@@ -248,38 +259,27 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                num_ahead > 1 ? &ahead[1] : nullptr, kPrefetchValueRows, s, rt);
     return;
   }
-  // At least 8 accumulators (independent FMA chains) however few the rows:
-  // fewer cannot hide the FMA latency (4 cycles x 2 pipes). One query vector
-  // x kQkKeys = 3 keys ran 8-row decoding (Tq 8) at 19% of AVX2's peak.
-#if HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_SSE4
-  constexpr int kKeys1 = PairedKeysFor(1), kKeys2 = PairedKeysFor(2);
-  constexpr int kKeys3 = PairedKeysFor(3), kKeys4 = PairedKeysFor(4);
-#else
-  constexpr int kKeys1 = std::max(kQkKeys, 8);
-  constexpr int kKeys2 = std::max(kQkKeys, 4);
-  constexpr int kKeys3 = kQkKeys, kKeys4 = kQkKeys;
-#endif
   switch (q_vecs) {
     case 1:
-      QkLanesBlock<1, kKeys1>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                              ahead, num_ahead, s);
+      QkLanesBlock<1, QkKeysFor(1)>(d, q_tile, rt, dim, k, k_row_stride,
+                                    num_keys, ahead, num_ahead, s);
       break;
     case 2:
       if constexpr (kQkQueryVecs >= 2) {
-        QkLanesBlock<2, kKeys2>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                                ahead, num_ahead, s);
+        QkLanesBlock<2, QkKeysFor(2)>(d, q_tile, rt, dim, k, k_row_stride,
+                                      num_keys, ahead, num_ahead, s);
       }
       break;
     case 3:
       if constexpr (kQkQueryVecs >= 3) {
-        QkLanesBlock<3, kKeys3>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                                ahead, num_ahead, s);
+        QkLanesBlock<3, QkKeysFor(3)>(d, q_tile, rt, dim, k, k_row_stride,
+                                      num_keys, ahead, num_ahead, s);
       }
       break;
     case 4:
       if constexpr (kQkQueryVecs >= 4) {
-        QkLanesBlock<4, kKeys4>(d, q_tile, rt, dim, k, k_row_stride, num_keys,
-                                ahead, num_ahead, s);
+        QkLanesBlock<4, QkKeysFor(4)>(d, q_tile, rt, dim, k, k_row_stride,
+                                      num_keys, ahead, num_ahead, s);
       }
       break;
     default:
@@ -649,7 +649,7 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   // the scores and state of the lanes past them are never read.
   const size_t tile_vecs =
       dot_form_ ? q_vecs_ : (tile_rows + lanes_ - 1) / lanes_;
-  const size_t width = dot_form_ ? rt_ : tile_vecs * lanes_;
+  const size_t width = tile_vecs * lanes_;  // rt_ in the dot form
   QkForTile(d_, dot_form_, tile_vecs, q_pack_ + tile * q_tile_floats_, rt_,
             tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys, ahead,
             num_ahead, s_tile_);

@@ -144,13 +144,15 @@ HWY_INLINE void QkPairRows(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
   }
 }
 
-// Keys per tile for kQVecs vectors of rows: 12 accumulators a pass.
-constexpr int PairedKeysFor(int q_vecs) {
-  return q_vecs == 1 ? 6 : q_vecs == 3 ? 2 : 3;
-}
 #else
 constexpr bool kPairedQueries = false;
 #endif
+
+// Keys per QkPairRows tile for q_vecs vectors of rows: 12 accumulators a
+// pass.
+constexpr int PairedKeysFor(int q_vecs) {
+  return q_vecs == 1 ? 6 : q_vecs == 3 ? 2 : 3;
+}
 
 // Where element e of tile row `lane` goes in the packed Q tile: qt[e][row],
 // or paired (above).
