@@ -5,7 +5,8 @@ Inputs are described to the C API in place: their data pointer, their dtype
 strides (bytes / itemsize for NumPy, torch's own element strides), so
 transposed, sliced, reversed and broadcast (stride 0) views cost no copy,
 and half-precision inputs are not widened here. Only the output (of
-out_dtype) and lse (float32) are allocated here.
+out_dtype, unless the caller passes its own `out`) and lse (float32) are
+allocated here.
 """
 
 import ctypes
@@ -177,6 +178,40 @@ def _as_4d(view, ndim):
     return view
 
 
+def _caller_out(out, shape, torch, out_dtype):
+    """The view of a caller's `out`: q's kind (NumPy or torch), exactly
+    `shape`, writable, any strides (the library refuses ones where two
+    elements share an address, or that overlap an input)."""
+    kind = "numpy" if torch is None else "torch"
+    if _torch_if_tensor(out) is not torch or (
+        torch is None and not isinstance(out, np.ndarray)
+    ):
+        raise invalid(
+            "out must be %s, like q, got %s"
+            % (_KIND_NAME[kind], type(out).__name__)
+        )
+    if tuple(out.shape) != tuple(shape):
+        raise invalid(
+            "out has shape %s; the output of these inputs is %s"
+            % (list(out.shape), list(shape))
+        )
+    if torch is None and not out.flags.writeable:
+        raise invalid("out is a read-only NumPy array")
+    if torch is not None and out.requires_grad:
+        raise invalid(
+            "out requires grad; sdpa.attention writes it outside autograd "
+            "(pass a tensor without requires_grad, or out.detach())"
+        )
+    view = _view("out", out)
+    out_name = str(out.dtype).replace("torch.", "")
+    if out_dtype is not None and _dtype_name(out_dtype, torch) != out_name:
+        raise invalid(
+            "out_dtype is %r but out has dtype %s; pass one or the other"
+            % (out_dtype, out_name)
+        )
+    return view
+
+
 def _broadcast_mask(mask, shape):
     """mask broadcast to shape (stride 0 where it repeats), no copy."""
     torch = _torch_if_tensor(mask)
@@ -244,6 +279,7 @@ def attention(
     threads=None,
     isa=None,
     out_dtype=None,
+    out=None,
 ):
     """O = softmax(q·kᵀ·scale + mask)·v, computed by libsdpa.
 
@@ -274,10 +310,15 @@ def attention(
       out_dtype: None for q's dtype, else float32 or float16 (np.float16,
         "float16", ...; a NumPy output) or float32, float16 or bfloat16
         (torch.bfloat16, ...; a torch output).
+      out: None, or an array of q's type (numpy or torch) and of the
+        output's shape, [B, Hq, Tq, Dv] ([Hq, Tq, Dv] for 3-D), any float
+        dtype above and any strides, to write the result into instead of
+        allocating one (e.g. a slice of a [B, Tq, Hq, Dv] buffer). It must
+        not overlap q, k, v or mask.
 
     Returns:
-      out [B, Hq, Tq, Dv] of q's type (numpy or torch) and of out_dtype, or
-      (out, lse); lse is always float32.
+      out [B, Hq, Tq, Dv] of q's type (numpy or torch) and of out_dtype (the
+      caller's `out` itself if given), or (out, lse); lse is always float32.
 
     Raises:
       SdpaError (a ValueError and a RuntimeError) with the library's message.
@@ -319,26 +360,32 @@ def attention(
     window_left, window_right = _window(window)
     scale_value = _scale(scale)
 
-    out_name, out_sdpa_dtype = _out_dtype(out_dtype, q, torch)
-
     out_shape = (batch, q_heads, q_len, value_dim)
     lse_shape = (batch, q_heads, q_len)
+    caller_out = out
+    if caller_out is not None:
+        out_view = _caller_out(caller_out, out_shape[4 - ndim :], torch, out_dtype)
+        out_tensor = _as_4d(out_view, ndim).tensor
+    else:
+        out_name, out_sdpa_dtype = _out_dtype(out_dtype, q, torch)
+        if torch is not None:
+            out = torch.empty(out_shape, dtype=getattr(torch, out_name))
+            out_ptr = out.data_ptr()
+        else:
+            out = np.empty(out_shape, dtype=out_name)
+            out_ptr = out.ctypes.data
+        out_tensor = _capi.Tensor(
+            out_ptr,
+            out_sdpa_dtype,
+            out_shape,
+            (q_heads * q_len * value_dim, q_len * value_dim, value_dim, 1),
+        )
     if torch is not None:
-        out = torch.empty(out_shape, dtype=getattr(torch, out_name))
         lse = torch.empty(lse_shape, dtype=torch.float32) if return_lse else None
-        out_ptr = out.data_ptr()
         lse_ptr = lse.data_ptr() if return_lse else None
     else:
-        out = np.empty(out_shape, dtype=out_name)
         lse = np.empty(lse_shape, dtype=np.float32) if return_lse else None
-        out_ptr = out.ctypes.data
         lse_ptr = lse.ctypes.data if return_lse else None
-    out_tensor = _capi.Tensor(
-        out_ptr,
-        out_sdpa_dtype,
-        out_shape,
-        (q_heads * q_len * value_dim, q_len * value_dim, value_dim, 1),
-    )
     lse_tensor = None
     if return_lse:
         lse_tensor = _capi.Tensor(
@@ -371,7 +418,10 @@ def attention(
     finally:
         contexts.release(key)
 
-    if ndim == 3:
+    if caller_out is not None:
+        out = caller_out
+    elif ndim == 3:
         out = out[0]
-        lse = lse[0] if return_lse else None
+    if ndim == 3 and return_lse:
+        lse = lse[0]
     return (out, lse) if return_lse else out

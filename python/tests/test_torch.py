@@ -119,3 +119,23 @@ def test_numpy_in_numpy_out_torch_in_torch_out():
     assert isinstance(sdpa.attention(x, x, x), np.ndarray)
     t = torch.ones(1, 1, 2, 4)
     assert isinstance(sdpa.attention(t, t, t), torch.Tensor)
+
+
+def test_out_tensor_of_any_strides_and_dtype(gen):
+    q, k, v = randn(gen, 1, 4, 9, 16), randn(gen, 1, 2, 21, 16), randn(gen, 1, 2, 21, 8)
+    buffer = torch.zeros(1, 9, 4, 8, dtype=torch.bfloat16)  # [B, T, H, D]
+    out = buffer.transpose(1, 2)
+    assert sdpa.attention(q, k, v, out=out) is out
+    full = sdpa.attention(q, k, v)
+    assert_close_to_torch(full, torch_reference(q, k, v))
+    assert torch.equal(out, full.to(torch.bfloat16))  # rounded once, to nearest even
+
+
+def test_out_must_be_a_tensor_without_grad(gen):
+    q = randn(gen, 1, 1, 3, 4)
+    for out, message in (
+        (np.zeros((1, 1, 3, 4), np.float32), "out must be a torch tensor, like q"),
+        (torch.zeros(1, 1, 3, 4, requires_grad=True), "out requires grad"),
+    ):
+        with pytest.raises(sdpa.SdpaError, match=message):
+            sdpa.attention(q, q, q, out=out)
