@@ -49,10 +49,11 @@ constexpr int kPvWideVecs = 8;
 constexpr int kPvTallRows = 0;  // decode: taller tiles, kPvTallVecs wide
 constexpr int kPvTallVecs = 1;
 #elif HWY_ARCH_X86 && HWY_TARGET != HWY_AVX3 && HWY_TARGET != HWY_AVX3_DL
-// 16 vector registers (SSSE3, SSE4, AVX2). Four query vectors per
-// broadcast key element: SSE has no broadcast load (movss + shufps per key),
-// so fewer keys per tile is +7% on SSE4 and neutral on AVX2.
-constexpr int kQkQueryVecs = 4;
+// 16 vector registers (SSSE3, SSE4, AVX2). AVX2: 4 query vectors x 3 keys,
+// 12 accumulators. SSSE3/SSE4 run Q·Kᵀ in 8-row passes (QkPairRows): 24
+// rows a tile are four whole 6-row P·V groups, where 16 left a 4-row group
+// (its 8 accumulators ran 15% slower per row, on a quarter of the rows).
+constexpr int kQkQueryVecs = kPairedQueries ? 6 : 4;
 constexpr int kQkKeys = 3;
 constexpr int kPvRows = 6;
 constexpr int kPvVecs = 2;
@@ -248,6 +249,24 @@ constexpr int QkKeysFor(int q_vecs) {
                         : kQkKeys;
 }
 
+// QkLanesBlock for a run-time q_vecs in [kQVecs, kQkQueryVecs].
+template <int kQVecs, class D>
+void QkLanesFor(D d, size_t q_vecs, const float* q_tile, size_t rt, size_t dim,
+                const float* k, ptrdiff_t k_row_stride, size_t num_keys,
+                const RowStream* ahead, size_t num_ahead, float* s) {
+  if constexpr (kQVecs <= kQkQueryVecs) {
+    if (q_vecs == kQVecs) {
+      QkLanesBlock<kQVecs, QkKeysFor(kQVecs)>(
+          d, q_tile, rt, dim, k, k_row_stride, num_keys, ahead, num_ahead, s);
+    } else {
+      QkLanesFor<kQVecs + 1>(d, q_vecs, q_tile, rt, dim, k, k_row_stride,
+                             num_keys, ahead, num_ahead, s);
+    }
+  } else {
+    HWY_ASSERT(false);  // q_vecs is in [1, kQkQueryVecs]
+  }
+}
+
 template <class D>
 void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                size_t rt, size_t tile_rows, size_t dim, size_t dim_padded,
@@ -259,32 +278,8 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                num_ahead > 1 ? &ahead[1] : nullptr, kPrefetchValueRows, s, rt);
     return;
   }
-  switch (q_vecs) {
-    case 1:
-      QkLanesBlock<1, QkKeysFor(1)>(d, q_tile, rt, dim, k, k_row_stride,
-                                    num_keys, ahead, num_ahead, s);
-      break;
-    case 2:
-      if constexpr (kQkQueryVecs >= 2) {
-        QkLanesBlock<2, QkKeysFor(2)>(d, q_tile, rt, dim, k, k_row_stride,
-                                      num_keys, ahead, num_ahead, s);
-      }
-      break;
-    case 3:
-      if constexpr (kQkQueryVecs >= 3) {
-        QkLanesBlock<3, QkKeysFor(3)>(d, q_tile, rt, dim, k, k_row_stride,
-                                      num_keys, ahead, num_ahead, s);
-      }
-      break;
-    case 4:
-      if constexpr (kQkQueryVecs >= 4) {
-        QkLanesBlock<4, QkKeysFor(4)>(d, q_tile, rt, dim, k, k_row_stride,
-                                      num_keys, ahead, num_ahead, s);
-      }
-      break;
-    default:
-      HWY_ASSERT(false);  // q_vecs is in [1, kQkQueryVecs <= 4]
-  }
+  QkLanesFor<1>(d, q_vecs, q_tile, rt, dim, k, k_row_stride, num_keys, ahead,
+                num_ahead, s);
 }
 
 // One task, planned once from the problem: its tiles, which operands are

@@ -130,17 +130,27 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
 }
 
 // A tile of kQVecs * 4 rows: 8-row passes (4 vectors, 12 accumulators with
-// three keys), or one pass of 12 rows. Only the first pass prefetches.
+// three keys) and a 4-row pass for an odd kQVecs, or one pass of 12 rows.
+// Only the first pass prefetches.
 template <int kQVecs, int kKeys>
 HWY_INLINE void QkPairRows(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
                            const float* HWY_RESTRICT k, ptrdiff_t k_row_stride,
                            float* HWY_RESTRICT s, const RowStream* ahead,
                            size_t num_ahead, size_t ahead_row) {
-  constexpr int kPass = kQVecs == 3 ? 6 : (kQVecs == 1 ? 2 : 4);
-  static_assert((2 * kQVecs) % kPass == 0, "whole passes");
-  for (int v = 0; v < 2 * kQVecs; v += kPass) {
-    QkPairTile<kPass, kKeys>(qp + 4 * v, rt, dim, k, k_row_stride, s + 2 * v,
-                             ahead, v == 0 ? num_ahead : 0, ahead_row);
+  if constexpr (kQVecs == 3) {
+    QkPairTile<6, kKeys>(qp, rt, dim, k, k_row_stride, s, ahead, num_ahead,
+                         ahead_row);
+  } else {
+    constexpr int kPairVecs = 2 * kQVecs;
+    int v = 0;
+    for (; v + 4 <= kPairVecs; v += 4) {
+      QkPairTile<4, kKeys>(qp + 4 * v, rt, dim, k, k_row_stride, s + 2 * v,
+                           ahead, v == 0 ? num_ahead : 0, ahead_row);
+    }
+    if constexpr (kPairVecs % 4 != 0) {
+      QkPairTile<2, kKeys>(qp + 4 * v, rt, dim, k, k_row_stride, s + 2 * v,
+                           ahead, v == 0 ? num_ahead : 0, ahead_row);
+    }
   }
 }
 
