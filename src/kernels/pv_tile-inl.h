@@ -150,7 +150,18 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
 #undef SDPA_PV_STORE
 }
 
-// Rows [0, rows), one column chunk of exactly kVecs vectors.
+// Rows in the first tile when `rows` are cut into as few tiles of at most
+// max_rows as possible, of sizes that differ by at most one: 32 rows in
+// tiles of 6 are 6, 6, 5, 5, 5, 5, not five 6s and a 2-row tile whose 2 x
+// kVecs accumulators cannot hide the FMA latency. Later tiles are never
+// larger than earlier ones.
+HWY_INLINE size_t FirstTileRows(size_t rows, size_t max_rows) {
+  const size_t tiles = (rows + max_rows - 1) / max_rows;
+  return (rows + tiles - 1) / tiles;
+}
+
+// Rows [0, rows), one column chunk of exactly kVecs vectors, in tiles of
+// FirstTileRows sizes.
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
           class D>
 HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
@@ -160,14 +171,14 @@ HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
                        size_t prefetch_floats) {
   const size_t step = kExpanded ? hn::Lanes(d) : 1;
   size_t r = 0;
-  for (; r + kRows <= rows; r += kRows) {
+  for (; r < rows && FirstTileRows(rows - r, kRows) == kRows; r += kRows) {
     PvTile<kRows, kVecs, kSkipZeros, kPrefetch, kExpanded>(
         d, p + r * step, rt, num_keys, v, v_row_stride, alpha + r,
         o + r * o_row_stride, o_row_stride, prefetch_floats);
   }
   if constexpr (kRows > 1) {
     if (r < rows) {
-      // One shorter tile for the remaining rows.
+      // The rest in shorter tiles.
       PvRows<kRows - 1, kVecs, kSkipZeros, kPrefetch, kExpanded>(
           d, p + r * step, rt, rows - r, num_keys, v, v_row_stride, alpha + r,
           o + r * o_row_stride, o_row_stride, prefetch_floats);
@@ -237,8 +248,8 @@ HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
     // column chunk; a group's weights (num_keys x kRows vectors) stay in L1.
     const size_t N = hn::Lanes(d);
     const size_t wide_stride = kRows * N;
-    for (size_t r0 = 0; r0 < rows; r0 += kRows) {
-      const size_t group = std::min<size_t>(kRows, rows - r0);
+    for (size_t r0 = 0, group = 0; r0 < rows; r0 += group) {
+      group = FirstTileRows(rows - r0, kRows);
       for (size_t j = 0; j < num_keys; ++j) {
         for (size_t r = 0; r < group; ++r) {
           hn::Store(hn::Set(d, p[j * rt + r0 + r]), d,
