@@ -40,6 +40,13 @@ HWY_INLINE hn::Vec128<float> LoadPairDup(const float* HWY_RESTRICT p) {
   return hn::Vec128<float>{_mm_castpd_ps(_mm_loaddup_pd(&pair))};
 }
 
+// b * q[0..3] by mulps with a memory operand (see QkPairTile).
+HWY_INLINE hn::Vec128<float> MulByMemory(hn::Vec128<float> b,
+                                         const float* HWY_RESTRICT q) {
+  asm("mulps %1, %0" : "+x"(b.raw) : "m"(*reinterpret_cast<const __m128*>(q)));
+  return b;
+}
+
 // [a0 + a1, a2 + a3, b0 + b1, b2 + b3] (haddps, SSE3).
 HWY_INLINE hn::Vec128<float> PairSums(hn::Vec128<float> a,
                                       hn::Vec128<float> b) {
@@ -70,25 +77,30 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
   SDPA_QKP_DECLARE(4)
   SDPA_QKP_DECLARE(5)
 #undef SDPA_QKP_DECLARE
-#define SDPA_QKP_STEP(kk, b_of)                                          \
-  if constexpr (kKeys > kk) {                                            \
-    const V b = b_of(k_rows[kk] + e);                                    \
-    c##kk##0 = hn::MulAdd(q0, b, c##kk##0);                              \
-    c##kk##1 = hn::MulAdd(q1, b, c##kk##1);                              \
-    if constexpr (kPairVecs > 2) c##kk##2 = hn::MulAdd(q2, b, c##kk##2); \
-    if constexpr (kPairVecs > 2) c##kk##3 = hn::MulAdd(q3, b, c##kk##3); \
-    if constexpr (kPairVecs > 4) c##kk##4 = hn::MulAdd(q4, b, c##kk##4); \
-    if constexpr (kPairVecs > 4) c##kk##5 = hn::MulAdd(q5, b, c##kk##5); \
+// 12 accumulators, a K pair and a temporary leave room for two Q vectors
+// in registers; the others are read by mulps from memory. Left to itself,
+// GCC at times loaded all of Q and kept two accumulators on the stack, a
+// load-add-store chain every step (Q·Kᵀ + softmax 64% slower, depending on
+// unrelated code elsewhere in the file); an asm memory operand cannot be
+// hoisted into a register.
+#define SDPA_QKP_ACC_REG(kk, v) c##kk##v = hn::MulAdd(q##v, b, c##kk##v);
+#define SDPA_QKP_ACC_MEM(kk, v) \
+  c##kk##v = hn::Add(MulByMemory(b, qe + 4 * v), c##kk##v);
+#define SDPA_QKP_STEP(kk, b_of)                          \
+  if constexpr (kKeys > kk) {                            \
+    const V b = b_of(k_rows[kk] + e);                    \
+    SDPA_QKP_ACC_REG(kk, 0)                              \
+    SDPA_QKP_ACC_REG(kk, 1)                              \
+    if constexpr (kPairVecs > 2) SDPA_QKP_ACC_MEM(kk, 2) \
+    if constexpr (kPairVecs > 2) SDPA_QKP_ACC_MEM(kk, 3) \
+    if constexpr (kPairVecs > 4) SDPA_QKP_ACC_MEM(kk, 4) \
+    if constexpr (kPairVecs > 4) SDPA_QKP_ACC_MEM(kk, 5) \
   }
 #define SDPA_QKP_ALL_KEYS(b_of)                                \
   {                                                            \
     const float* HWY_RESTRICT qe = qp + e * rt; /* pair e/2 */ \
     const V q0 = hn::Load(d, qe);                              \
     const V q1 = hn::Load(d, qe + 4);                          \
-    const V q2 = kPairVecs > 2 ? hn::Load(d, qe + 8) : q0;     \
-    const V q3 = kPairVecs > 2 ? hn::Load(d, qe + 12) : q0;    \
-    const V q4 = kPairVecs > 4 ? hn::Load(d, qe + 16) : q0;    \
-    const V q5 = kPairVecs > 4 ? hn::Load(d, qe + 20) : q0;    \
     SDPA_QKP_STEP(0, b_of)                                     \
     SDPA_QKP_STEP(1, b_of)                                     \
     SDPA_QKP_STEP(2, b_of)                                     \
@@ -111,6 +123,8 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
   }
 #undef SDPA_QKP_ALL_KEYS
 #undef SDPA_QKP_STEP
+#undef SDPA_QKP_ACC_MEM
+#undef SDPA_QKP_ACC_REG
 #define SDPA_QKP_STORE(kk)                                \
   if constexpr (kKeys > kk) {                             \
     float* HWY_RESTRICT sk = s + kk * rt;                 \
