@@ -38,6 +38,14 @@ def test_bshd_slice_of_a_wider_buffer_leaves_the_rest_alone(rng):
     assert (buffer[..., :3] == 7.0).all() and (buffer[..., 23:] == 7.0).all()
 
 
+def test_reversed_out(rng):
+    q, k, v = inputs(rng)
+    buffer = np.zeros((2, 4, 13, 20), np.float32)
+    out = buffer[:, ::-1, ::-1]  # negative strides
+    sdpa.attention(q, k, v, out=out)
+    assert np.array_equal(out, sdpa.attention(q, k, v))
+
+
 def test_float16_out_from_float32_inputs(rng):
     q, k, v = inputs(rng)
     out = np.empty((2, 4, 13, 20), np.float16)
