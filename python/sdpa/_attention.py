@@ -57,6 +57,11 @@ _FLOATS = {
     },
 }
 _MASK_DTYPES = {"float32": _capi.DTYPE_F32, "bool": _capi.DTYPE_BOOL}
+# The same for NumPy, keyed by dtype object: str(dtype) costs ~2 µs, which
+# adds up in a small decoding call. Anything else takes the path above,
+# which names the problem.
+_NUMPY_FAST = {np.dtype(name): value for name, value in _FLOATS["numpy"].items()}
+_NUMPY_MASK_FAST = {np.dtype(name): value for name, value in _MASK_DTYPES.items()}
 _KIND_NAME = {"numpy": "a NumPy array", "torch": "a torch tensor"}
 _CONVERT_HINT = {"numpy": ".astype(np.float32)", "torch": ".float()"}
 
@@ -99,19 +104,16 @@ def _dtype_name(dtype, torch):
         return None
 
 
-def _out_dtype(out_dtype, q, torch):
-    """(name, sdpa_dtype) of the output: q's dtype for None, else out_dtype,
-    which must be one of the floats q's kind (NumPy or torch) has."""
+def _out_dtype(out_dtype, torch):
+    """(name, sdpa_dtype) of the output for an out_dtype that is not None:
+    one of the floats q's kind (NumPy or torch) has."""
     kind = "numpy" if torch is None else "torch"
-    if out_dtype is None:
-        name = str(q.dtype).replace("torch.", "")  # q's view accepted it
-    else:
-        name = _dtype_name(out_dtype, sys.modules.get("torch"))
-        if name is None:
-            raise invalid(
-                "out_dtype must be None or a dtype (e.g. %s), got %r"
-                % ("np.float16" if torch is None else "torch.bfloat16", out_dtype)
-            )
+    name = _dtype_name(out_dtype, sys.modules.get("torch"))
+    if name is None:
+        raise invalid(
+            "out_dtype must be None or a dtype (e.g. %s), got %r"
+            % ("np.float16" if torch is None else "torch.bfloat16", out_dtype)
+        )
     if name not in _FLOATS[kind]:
         if kind == "numpy" and name == "bfloat16":
             raise unsupported(
@@ -128,7 +130,9 @@ def _out_dtype(out_dtype, q, torch):
 def _numpy_view(name, x, allow_bool):
     if not x.dtype.isnative:
         raise unsupported("%s has non-native byte order (%s)" % (name, x.dtype.str))
-    dtype = _sdpa_dtype(name, str(x.dtype), "numpy", allow_bool)
+    dtype = (_NUMPY_MASK_FAST if allow_bool else _NUMPY_FAST).get(x.dtype)
+    if dtype is None:
+        dtype = _sdpa_dtype(name, str(x.dtype), "numpy", allow_bool)
     itemsize = x.itemsize
     for axis, stride in enumerate(x.strides):
         if stride % itemsize:
@@ -203,12 +207,13 @@ def _caller_out(out, shape, torch, out_dtype):
             "(pass a tensor without requires_grad, or out.detach())"
         )
     view = _view("out", out)
-    out_name = str(out.dtype).replace("torch.", "")
-    if out_dtype is not None and _dtype_name(out_dtype, torch) != out_name:
-        raise invalid(
-            "out_dtype is %r but out has dtype %s; pass one or the other"
-            % (out_dtype, out_name)
-        )
+    if out_dtype is not None:
+        out_name = str(out.dtype).replace("torch.", "")
+        if _dtype_name(out_dtype, torch) != out_name:
+            raise invalid(
+                "out_dtype is %r but out has dtype %s; pass one or the other"
+                % (out_dtype, out_name)
+            )
     return view
 
 
@@ -367,12 +372,16 @@ def attention(
         out_view = _caller_out(caller_out, out_shape[4 - ndim :], torch, out_dtype)
         out_tensor = _as_4d(out_view, ndim).tensor
     else:
-        out_name, out_sdpa_dtype = _out_dtype(out_dtype, q, torch)
+        if out_dtype is None:  # q's, which its view accepted
+            out_sdpa_dtype, new_dtype = views["q"].tensor.dtype, q.dtype
+        else:
+            out_name, out_sdpa_dtype = _out_dtype(out_dtype, torch)
+            new_dtype = out_name if torch is None else getattr(torch, out_name)
         if torch is not None:
-            out = torch.empty(out_shape, dtype=getattr(torch, out_name))
+            out = torch.empty(out_shape, dtype=new_dtype)
             out_ptr = out.data_ptr()
         else:
-            out = np.empty(out_shape, dtype=out_name)
+            out = np.empty(out_shape, dtype=new_dtype)
             out_ptr = out.ctypes.data
         out_tensor = _capi.Tensor(
             out_ptr,
