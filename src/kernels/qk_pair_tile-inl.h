@@ -10,7 +10,7 @@
 // GFLOP/s with QkLanesTile, 62.5 this way, of a mulps + addps peak of 68.
 //
 // Q is packed paired: element e of tile row r at
-// qp[(e / 2) * 2 * rt + 2 * r + e % 2] (QueryPairOffset), zero past dim.
+// qp[(e / 2) * 2 * rt + 2 * r + e % 2] (QueryPackOffset), zero past dim.
 
 #if defined(SDPA_KERNELS_QK_PAIR_TILE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SDPA_KERNELS_QK_PAIR_TILE_INL_H_
@@ -173,7 +173,7 @@ constexpr bool kPairedQueries = false;
 #endif
 
 // Keys per QkPairRows tile for q_vecs vectors of rows: 12 accumulators a
-// pass.
+// pass (6 in the 4-row pass of an odd count above 3).
 constexpr int PairedKeysFor(int q_vecs) {
   return q_vecs == 1 ? 6 : q_vecs == 3 ? 2 : 3;
 }
