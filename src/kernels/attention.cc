@@ -32,6 +32,7 @@
 #include "src/kernels/online_softmax-inl.h"
 #include "src/kernels/pv_tile-inl.h"
 #include "src/kernels/qk_tile-inl.h"
+#include "src/kernels/score_max-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
@@ -253,33 +254,39 @@ constexpr int QkKeysFor(int q_vecs) {
 template <int kQVecs, class D>
 void QkLanesFor(D d, size_t q_vecs, const float* q_tile, size_t rt, size_t dim,
                 const float* k, ptrdiff_t k_row_stride, size_t num_keys,
-                const RowStream* ahead, size_t num_ahead, float* s) {
+                const RowStream* ahead, size_t num_ahead, float* s,
+                float* s_max) {
   if constexpr (kQVecs <= kQkQueryVecs) {
     if (q_vecs == kQVecs) {
-      QkLanesBlock<kQVecs, QkKeysFor(kQVecs)>(
-          d, q_tile, rt, dim, k, k_row_stride, num_keys, ahead, num_ahead, s);
+      QkLanesBlock<kQVecs, QkKeysFor(kQVecs)>(d, q_tile, rt, dim, k,
+                                              k_row_stride, num_keys, ahead,
+                                              num_ahead, s, s_max);
     } else {
       QkLanesFor<kQVecs + 1>(d, q_vecs, q_tile, rt, dim, k, k_row_stride,
-                             num_keys, ahead, num_ahead, s);
+                             num_keys, ahead, num_ahead, s, s_max);
     }
   } else {
     HWY_ASSERT(false);  // q_vecs is in [1, kQkQueryVecs]
   }
 }
 
+// S of one tile; with s_max != nullptr (rows-in-lanes forms only) also the
+// lanes' maximum score, into s_max.
 template <class D>
 void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                size_t rt, size_t tile_rows, size_t dim, size_t dim_padded,
                const float* k, ptrdiff_t k_row_stride, size_t num_keys,
-               const RowStream* ahead, size_t num_ahead, float* s) {
+               const RowStream* ahead, size_t num_ahead, float* s,
+               float* s_max) {
   if (dot_form) {
+    HWY_DASSERT(s_max == nullptr);
     QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys,
                num_ahead > 0 ? ahead[0].count : num_keys,
                num_ahead > 1 ? &ahead[1] : nullptr, kPrefetchValueRows, s, rt);
     return;
   }
   QkLanesFor<1>(d, q_vecs, q_tile, rt, dim, k, k_row_stride, num_keys, ahead,
-                num_ahead, s);
+                num_ahead, s, s_max);
 }
 
 // One task, planned once from the problem: its tiles, which operands are
@@ -350,6 +357,7 @@ class TaskRunner {
   float* q_row_;            // 4 rows of dim_padded_: PackQueries' staging
   int64_t *first_, *last_;  // visible keys of each row, inclusive
   float *first_rel_, *last_rel_, *s_tile_, *mask_tile_, *k_pack_, *v_pack_;
+  float* s_max_;    // a tile's maximum score per lane (see ProcessTile)
   float* pv_wide_;  // PvBlock's expanded weights (SSE targets)
   std::vector<TileRange> ranges_;
   bool scale_scores_ = false;  // see PackQueries
@@ -397,7 +405,7 @@ void TaskRunner::CarveScratch() {
       C::Size(num_tiles_ * q_tile_floats_) + C::Size(4 * dim_padded_) +
       C::Size(rows_padded_ * vdim_padded_) + 4 * C::Size(rows_padded_) +
       2 * C::Size(2 * rows_padded_) +  // int64 first/last
-      2 * C::Size(rt_) + C::Size(bc_ * rt_) +
+      3 * C::Size(rt_) + C::Size(bc_ * rt_) +
       (has_mask_ ? C::Size(bc_ * rt_) : 0) +
       (k_in_place_ ? 0 : C::Size(bc_ * dim_padded_)) +
       (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_)) +
@@ -414,6 +422,7 @@ void TaskRunner::CarveScratch() {
   last_ = reinterpret_cast<int64_t*>(carve.Take(2 * rows_padded_));
   first_rel_ = carve.Take(rt_);
   last_rel_ = carve.Take(rt_);
+  s_max_ = carve.Take(rt_);
   s_tile_ = carve.Take(bc_ * rt_);
   mask_tile_ = has_mask_ ? carve.Take(bc_ * rt_) : nullptr;
   k_pack_ = k_in_place_ ? nullptr : carve.Take(bc_ * dim_padded_);
@@ -645,13 +654,21 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   const size_t tile_vecs =
       dot_form_ ? q_vecs_ : (tile_rows + lanes_ - 1) / lanes_;
   const size_t width = tile_vecs * lanes_;  // rt_ in the dot form
+  // Where no mask or rule changes the scores, the Q·Kᵀ tiles take their
+  // maximum while it is in registers, and the softmax needs no pass of its
+  // own for it (AVX-512 B1 H8 T2048 D64, one core: +1.5%).
+  const bool fused_max =
+      !dot_form_ && !range_masked && !has_mask_ && !scale_scores_;
+  if (fused_max) {
+    std::fill(s_max_, s_max_ + width, -std::numeric_limits<float>::infinity());
+  }
   QkForTile(d_, dot_form_, tile_vecs, q_pack_ + tile * q_tile_floats_, rt_,
             tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys, ahead,
-            num_ahead, s_tile_);
+            num_ahead, s_tile_, fused_max ? s_max_ : nullptr);
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
-  OnlineSoftmaxTile(d_, s_tile_, rt_, width, num_keys, masks, weight_bias_,
-                    row_max_ + row0, row_sum_ + row0, alpha_ + row0,
-                    seen_ + row0);
+  OnlineSoftmaxTile(d_, s_tile_, rt_, width, num_keys, masks,
+                    fused_max ? s_max_ : nullptr, weight_bias_, row_max_ + row0,
+                    row_sum_ + row0, alpha_ + row0, seen_ + row0);
 
   const bool masked = range_masked || has_mask_;
   if (masked && block.v_finite < 0) {

@@ -69,13 +69,14 @@ HWY_INLINE hn::Mask<D> KeptLanes(D d, const TileMasks& masks, size_t rt,
 // P is 2^(S - m - weight_bias): a positive bias keeps P, l and O·l far from
 // overflow (see TaskRunner::Run); m, alpha and l·2^bias are unaffected.
 // Lanes [0, width) (a multiple of N, <= rt) are updated; the rest are left.
+// s_max (may be null where `masks` has nothing to apply): each lane's
+// maximum score, already known (QkForTile).
 template <class D>
-HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
-                                  size_t width, size_t num_keys,
-                                  const TileMasks& masks, float weight_bias,
-                                  float* HWY_RESTRICT m, float* HWY_RESTRICT l,
-                                  float* HWY_RESTRICT alpha,
-                                  float* HWY_RESTRICT seen) {
+HWY_INLINE void OnlineSoftmaxTile(
+    D d, float* HWY_RESTRICT s, size_t rt, size_t width, size_t num_keys,
+    const TileMasks& masks, const float* HWY_RESTRICT s_max, float weight_bias,
+    float* HWY_RESTRICT m, float* HWY_RESTRICT l, float* HWY_RESTRICT alpha,
+    float* HWY_RESTRICT seen) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   const V neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
@@ -84,6 +85,7 @@ HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
   const bool has_mask = masks.mask_tile != nullptr || masks.mask_row != nullptr;
   const bool any_fixup =
       masks.first != nullptr || has_mask || masks.scale_scores;
+  HWY_DASSERT(s_max == nullptr || !any_fixup);
   for (size_t lane0 = 0; lane0 < width; lane0 += N) {
     float* HWY_RESTRICT col = s + lane0;
     V block_max = neg_inf;
@@ -110,6 +112,8 @@ HWY_INLINE void OnlineSoftmaxTile(D d, float* HWY_RESTRICT s, size_t rt,
         block_max = hn::Max(block_max, x);
         seen_lanes = hn::IfThenElse(kept, one, seen_lanes);
       }
+    } else if (s_max != nullptr) {
+      block_max = hn::Load(d, s_max + lane0);
     } else {
       // Four running maxima: one would wait on Max's latency every key.
       V max1 = neg_inf, max2 = neg_inf, max3 = neg_inf;

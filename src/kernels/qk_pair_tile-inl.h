@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "src/kernels/row_stream.h"
+#include "src/kernels/score_max-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
@@ -55,12 +56,14 @@ HWY_INLINE hn::Vec128<float> PairSums(hn::Vec128<float> a,
 
 // s[kk * rt + 2 * v + i] (i < 2, v < kPairVecs) = scores of rows 2v, 2v+1
 // of qp against key kk < kKeys; rows of k hold `dim` floats (never read
-// past them). Prefetches `ahead` as QkLanesTile does.
+// past them). Prefetches `ahead` and takes the row maximum into s_max (may
+// be null) as QkLanesTile does.
 template <int kPairVecs, int kKeys>
 HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
                            const float* HWY_RESTRICT k, ptrdiff_t k_row_stride,
-                           float* HWY_RESTRICT s, const RowStream* ahead,
-                           size_t num_ahead, size_t ahead_row) {
+                           float* HWY_RESTRICT s, float* HWY_RESTRICT s_max,
+                           const RowStream* ahead, size_t num_ahead,
+                           size_t ahead_row) {
   static_assert(kPairVecs == 2 || kPairVecs == 4 || kPairVecs == 6,
                 "kPairVecs in {2, 4, 6}: whole vectors of rows");
   static_assert(1 <= kKeys && kKeys <= 6, "kKeys in [1, 6]");
@@ -125,14 +128,24 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
 #undef SDPA_QKP_STEP
 #undef SDPA_QKP_ACC_MEM
 #undef SDPA_QKP_ACC_REG
-#define SDPA_QKP_STORE(kk)                                \
-  if constexpr (kKeys > kk) {                             \
-    float* HWY_RESTRICT sk = s + kk * rt;                 \
-    hn::Store(PairSums(c##kk##0, c##kk##1), d, sk);       \
-    if constexpr (kPairVecs > 2)                          \
-      hn::Store(PairSums(c##kk##2, c##kk##3), d, sk + 4); \
-    if constexpr (kPairVecs > 4)                          \
-      hn::Store(PairSums(c##kk##4, c##kk##5), d, sk + 8); \
+// Scores of key kk, rows 4v..4v+3: r<kk><v> (unused ones are dead code).
+#define SDPA_QKP_SUMS(kk)                                                     \
+  const V r##kk##0 = PairSums(c##kk##0, c##kk##1);                            \
+  const V r##kk##1 = kPairVecs > 2 ? PairSums(c##kk##2, c##kk##3) : r##kk##0; \
+  const V r##kk##2 = kPairVecs > 4 ? PairSums(c##kk##4, c##kk##5) : r##kk##0;
+  SDPA_QKP_SUMS(0)
+  SDPA_QKP_SUMS(1)
+  SDPA_QKP_SUMS(2)
+  SDPA_QKP_SUMS(3)
+  SDPA_QKP_SUMS(4)
+  SDPA_QKP_SUMS(5)
+#undef SDPA_QKP_SUMS
+#define SDPA_QKP_STORE(kk)                                       \
+  if constexpr (kKeys > kk) {                                    \
+    float* HWY_RESTRICT sk = s + kk * rt;                        \
+    hn::Store(r##kk##0, d, sk);                                  \
+    if constexpr (kPairVecs > 2) hn::Store(r##kk##1, d, sk + 4); \
+    if constexpr (kPairVecs > 4) hn::Store(r##kk##2, d, sk + 8); \
   }
   SDPA_QKP_STORE(0)
   SDPA_QKP_STORE(1)
@@ -141,6 +154,19 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
   SDPA_QKP_STORE(4)
   SDPA_QKP_STORE(5)
 #undef SDPA_QKP_STORE
+  if (s_max != nullptr) {
+#define SDPA_QKP_MAX(v)                                                      \
+  if constexpr (kPairVecs > 2 * v) {                                         \
+    AccumulateMax(d,                                                         \
+                  MaxOfKeys<kKeys>(r0##v, r1##v, r2##v, r3##v, r4##v, r5##v, \
+                                   r5##v, r5##v),                            \
+                  s_max + 4 * v);                                            \
+  }
+    SDPA_QKP_MAX(0)
+    SDPA_QKP_MAX(1)
+    SDPA_QKP_MAX(2)
+#undef SDPA_QKP_MAX
+  }
 }
 
 // A tile of kQVecs * 4 rows: 8-row passes (4 vectors, 12 accumulators with
@@ -149,21 +175,24 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
 template <int kQVecs, int kKeys>
 HWY_INLINE void QkPairRows(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
                            const float* HWY_RESTRICT k, ptrdiff_t k_row_stride,
-                           float* HWY_RESTRICT s, const RowStream* ahead,
-                           size_t num_ahead, size_t ahead_row) {
+                           float* HWY_RESTRICT s, float* HWY_RESTRICT s_max,
+                           const RowStream* ahead, size_t num_ahead,
+                           size_t ahead_row) {
   if constexpr (kQVecs == 3) {
-    QkPairTile<6, kKeys>(qp, rt, dim, k, k_row_stride, s, ahead, num_ahead,
-                         ahead_row);
+    QkPairTile<6, kKeys>(qp, rt, dim, k, k_row_stride, s, s_max, ahead,
+                         num_ahead, ahead_row);
   } else {
     constexpr int kPairVecs = 2 * kQVecs;
     int v = 0;
     for (; v + 4 <= kPairVecs; v += 4) {
       QkPairTile<4, kKeys>(qp + 4 * v, rt, dim, k, k_row_stride, s + 2 * v,
-                           ahead, v == 0 ? num_ahead : 0, ahead_row);
+                           s_max ? s_max + 2 * v : nullptr, ahead,
+                           v == 0 ? num_ahead : 0, ahead_row);
     }
     if constexpr (kPairVecs % 4 != 0) {
       QkPairTile<2, kKeys>(qp + 4 * v, rt, dim, k, k_row_stride, s + 2 * v,
-                           ahead, v == 0 ? num_ahead : 0, ahead_row);
+                           s_max ? s_max + 2 * v : nullptr, ahead,
+                           v == 0 ? num_ahead : 0, ahead_row);
     }
   }
 }

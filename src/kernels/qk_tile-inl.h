@@ -28,6 +28,7 @@
 
 #include "src/kernels/qk_pair_tile-inl.h"
 #include "src/kernels/row_stream.h"
+#include "src/kernels/score_max-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
@@ -39,11 +40,13 @@ namespace hn = hwy::HWY_NAMESPACE;
 // `dim` contiguous floats (never read past them). With num_ahead != 0, rows
 // [ahead_row, ahead_row + kKeys) of each `ahead` stream are prefetched one
 // line per row each time the tile enters a new line of its K rows (floats
-// at or past `dim` are left to the caller).
+// at or past `dim` are left to the caller). With s_max != nullptr (vector-
+// aligned), s_max[lane] = max(s_max[lane], the lane's kKeys scores).
 template <int kQVecs, int kKeys, class D>
 HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
                             size_t dim, const float* HWY_RESTRICT k,
                             ptrdiff_t k_row_stride, float* HWY_RESTRICT s,
+                            float* HWY_RESTRICT s_max,
                             const RowStream* ahead = nullptr,
                             size_t num_ahead = 0, size_t ahead_row = 0) {
   static_assert(1 <= kQVecs && kQVecs <= 4, "kQVecs in [1, 4]");
@@ -109,6 +112,20 @@ HWY_INLINE void QkLanesTile(D d, const float* HWY_RESTRICT qt, size_t rt,
   SDPA_QK_STORE(6)
   SDPA_QK_STORE(7)
 #undef SDPA_QK_STORE
+  if (s_max != nullptr) {
+#define SDPA_QK_MAX(v)                                                       \
+  if constexpr (kQVecs > v) {                                                \
+    AccumulateMax(d,                                                         \
+                  MaxOfKeys<kKeys>(c0##v, c1##v, c2##v, c3##v, c4##v, c5##v, \
+                                   c6##v, c7##v),                            \
+                  s_max + v * N);                                            \
+  }
+    SDPA_QK_MAX(0)
+    SDPA_QK_MAX(1)
+    SDPA_QK_MAX(2)
+    SDPA_QK_MAX(3)
+#undef SDPA_QK_MAX
+  }
 }
 
 // The rows-in-lanes tile of this target: paired rows on SSSE3/SSE4
@@ -117,14 +134,15 @@ template <int kQVecs, int kKeys, class D>
 HWY_INLINE void QkRowsTile(D d, const float* HWY_RESTRICT qt, size_t rt,
                            size_t dim, const float* HWY_RESTRICT k,
                            ptrdiff_t k_row_stride, float* HWY_RESTRICT s,
+                           float* HWY_RESTRICT s_max,
                            const RowStream* ahead = nullptr,
                            size_t num_ahead = 0, size_t ahead_row = 0) {
 #if HWY_TARGET == HWY_SSSE3 || HWY_TARGET == HWY_SSE4
   (void)d;
-  QkPairRows<kQVecs, kKeys>(qt, rt, dim, k, k_row_stride, s, ahead, num_ahead,
-                            ahead_row);
+  QkPairRows<kQVecs, kKeys>(qt, rt, dim, k, k_row_stride, s, s_max, ahead,
+                            num_ahead, ahead_row);
 #else
-  QkLanesTile<kQVecs, kKeys>(d, qt, rt, dim, k, k_row_stride, s, ahead,
+  QkLanesTile<kQVecs, kKeys>(d, qt, rt, dim, k, k_row_stride, s, s_max, ahead,
                              num_ahead, ahead_row);
 #endif
 }
@@ -141,13 +159,13 @@ constexpr size_t kPrefetchKeys = 16;
 // after this) are prefetched kPrefetchKeys keys ahead, spread over the tile
 // (QkLanesTile). Issued in one burst per group instead (8 keys x (K + V) =
 // 128 lines at D128), they held AVX2 Tq8 decoding at 48-50 GFLOP/s; spread,
-// 72-73.
+// 72-73. s_max (may be null) takes the maximum as in QkLanesTile.
 template <int kQVecs, int kKeys, class D>
 HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
                              size_t dim, const float* HWY_RESTRICT k,
                              ptrdiff_t k_row_stride, size_t num_keys,
                              const RowStream* ahead, size_t num_ahead,
-                             float* HWY_RESTRICT s) {
+                             float* HWY_RESTRICT s, float* HWY_RESTRICT s_max) {
   // Lines of `ahead` rows past the K row length (V rows longer than K rows)
   // are not reached by the tile's spread prefetch.
   const size_t past_dim =
@@ -163,7 +181,7 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
     const size_t streams = ahead_row + kKeys <= reach ? num_ahead : 0;
     QkRowsTile<kQVecs, kKeys>(
         d, qt, rt, dim, k + static_cast<ptrdiff_t>(kk) * k_row_stride,
-        k_row_stride, s + kk * rt, ahead, streams, ahead_row);
+        k_row_stride, s + kk * rt, s_max, ahead, streams, ahead_row);
     for (size_t i = 0; i < streams; ++i) {
       PrefetchRowSpan(ahead[i], ahead_row, kKeys, past_dim, ahead[i].floats);
     }
@@ -171,7 +189,7 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
   for (; kk < num_keys; ++kk) {
     QkRowsTile<kQVecs, 1>(d, qt, rt, dim,
                           k + static_cast<ptrdiff_t>(kk) * k_row_stride,
-                          k_row_stride, s + kk * rt);
+                          k_row_stride, s + kk * rt, s_max);
   }
 }
 
