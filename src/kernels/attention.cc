@@ -444,50 +444,23 @@ void TaskRunner::PackQueries() {
     const V q_scale = hn::Set(d_, scale_scores_ ? 1.0f : log2_scale);
     const V zero = hn::Zero(d_);
     auto overflow = hn::Lt(zero, zero);  // no lane
-    // q * scale into `out` (vector-aligned), noting where that overflows.
-    const auto scale_into = [&](V q, float* HWY_RESTRICT out) {
-      const V x = hn::Mul(q, q_scale);
-      overflow = hn::Or(overflow,
-                        hn::Or(hn::AndNot(hn::IsFinite(x), hn::IsFinite(q)),
-                               hn::AndNot(hn::Eq(q, zero), hn::Eq(x, zero))));
-      hn::Store(x, d_, out);
-    };
     // Row r of the task, widened and scaled into `row` (dim_padded_ floats).
-    // f32 rows of unit stride are scaled straight from the caller's memory
-    // (a copy first was 1.2% of the time at T512); other types and strides,
-    // and the last partial vector, are widened into `row` first.
     const auto pack_row = [&](size_t r, float* HWY_RESTRICT row) {
       const int64_t src = t_.batch * p_.q_strides[0] +
                           HeadOf(r) * p_.q_strides[1] +
                           PosOf(r) * p_.q_strides[2];
-      size_t e = 0;
-      if (p_.q_type == ElemType::kF32 && p_.q_strides[3] == 1) {
-        const float* HWY_RESTRICT q = static_cast<const float*>(p_.q) + src;
-        for (; e + lanes_ <= dim_; e += lanes_) {
-          scale_into(hn::LoadU(d_, q + e), row + e);
-        }
-      }
-      if (e == dim_padded_) return;
-      PackRows(d_, p_.q, p_.q_type,
-               src + static_cast<int64_t>(e) * p_.q_strides[3], 0,
-               p_.q_strides[3], 1, dim_ - e, row + e, dim_padded_ - e);
-      for (; e < dim_padded_; e += lanes_) {
-        scale_into(hn::Load(d_, row + e), row + e);
+      PackRows(d_, p_.q, p_.q_type, src, 0, p_.q_strides[3], 1, dim_, row,
+               dim_padded_);
+      for (size_t e = 0; e < dim_padded_; e += lanes_) {
+        const V q = hn::Load(d_, row + e);
+        const V x = hn::Mul(q, q_scale);
+        overflow = hn::Or(overflow,
+                          hn::Or(hn::AndNot(hn::IsFinite(x), hn::IsFinite(q)),
+                                 hn::AndNot(hn::Eq(q, zero), hn::Eq(x, zero))));
+        hn::Store(x, d_, row + e);
       }
     };
-    // Zero what the packing below leaves unwritten: every padding element
-    // of paired tiles of odd dim, and the lanes past the last group of 4
-    // rows in a partial last tile. Full tiles are overwritten whole.
-    // Rows-in-lanes tiles take rows four at a time (rows past rows_ zero),
-    // or one at a time where tiles are not a multiple of 4 rows (SCALAR).
-    const size_t group = rt_ % 4 == 0 ? 4 : 1;
-    const size_t written_rows = dot_form_ ? rows_ : RoundUp(rows_, group);
-    if (dot_form_ || (kPairedQueries && dim_ % 2 != 0)) {
-      std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
-    } else if (written_rows < rows_padded_) {
-      std::memset(q_pack_ + (num_tiles_ - 1) * q_tile_floats_, 0,
-                  q_tile_floats_ * sizeof(float));
-    }
+    std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
     if (dot_form_) {
       // The dot form keeps rows as they are: scaled straight into the tile.
       for (size_t r = 0; r < rows_; ++r) {
@@ -495,7 +468,10 @@ void TaskRunner::PackQueries() {
             r, q_pack_ + (r / rt_) * q_tile_floats_ + (r % rt_) * dim_padded_);
       }
     } else {
-      // Transposed into their tile, `group` rows at a time.
+      // Four rows at a time, transposed into their tile (rows past rows_
+      // are zero); one at a time where tiles are not a multiple of 4 rows
+      // (SCALAR).
+      const size_t group = rt_ % 4 == 0 ? 4 : 1;
       for (size_t r0 = 0; r0 < rows_; r0 += group) {
         for (size_t i = 0; i < group; ++i) {
           float* row = q_row_ + i * dim_padded_;
