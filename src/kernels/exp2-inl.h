@@ -48,6 +48,19 @@ HWY_INLINE V Exp2Fraction(D d, V f) {
   return hn::MulAdd(poly, f, hn::Set(d, 1.0f));
 }
 
+// 2^n for integral n in [-127, 0] (+0 at -127, the exponent field 0):
+// n + 127 + 2^23 holds the integer n + 127 in its low mantissa bits;
+// shifted left by 23 they are the exponent field of 2^n, and the exponent
+// bits of 2^23 leave the word. Two operations where ConvertTo costs six on
+// SSE4/AVX2 (a fix-up for overflow, which n in [-127, 0] cannot reach).
+// A NaN n gives some bit pattern: FastExp2 carries NaN through `poly`.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V PowerOfTwo(D d, V n) {
+  const hn::RebindToSigned<D> di;
+  const V biased = hn::Add(n, hn::Set(d, 8388608.0f + 127.0f));
+  return hn::BitCast(d, hn::ShiftLeft<23>(hn::BitCast(di, biased)));
+}
+
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V FastExp2(D d, V x) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
@@ -65,12 +78,6 @@ HWY_INLINE V FastExp2(D d, V x) {
     return V{_mm512_maskz_scalef_ps(kept, poly.raw, x.raw)};
   }
 #endif
-  const hn::RebindToSigned<D> di;
-  // n + 127 + 2^23 holds the integer n + 127 in its low mantissa bits;
-  // shifted left by 23 they are the exponent field of 2^n, and the exponent
-  // bits of 2^23 leave the word. Two operations where ConvertTo costs six on
-  // SSE4/AVX2 (a fix-up for overflow, which n in [-127, 0] cannot reach).
-  const V magic = hn::Set(d, 8388608.0f + 127.0f);
 #if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128
   // x clamped to -127 first: n = -127 then makes an exponent field of 0,
   // 2^n = +0, which is the flush below 2^-126 (x in [-127, -126) included)
@@ -82,19 +89,15 @@ HWY_INLINE V FastExp2(D d, V x) {
   const V clamped = hn::Max(hn::Set(d, -127.0f), x);
   const V floor = hn::Floor(clamped);
   const V poly = Exp2Fraction(d, hn::Sub(clamped, floor));
-  const V pow2 =
-      hn::BitCast(d, hn::ShiftLeft<23>(hn::BitCast(di, hn::Add(floor, magic))));
-  return hn::Mul(poly, pow2);
+  return hn::Mul(poly, PowerOfTwo(d, floor));
 #else
   // The clamp after the reduction, so that `poly` sees a NaN x; the flush
   // is a select.
   const V floor = hn::Floor(x);
   const V poly = Exp2Fraction(d, hn::Sub(x, floor));  // NaN stays NaN
   const V clamped = hn::Max(floor, hn::Set(d, -127.0f));
-  const V pow2 = hn::BitCast(
-      d, hn::ShiftLeft<23>(hn::BitCast(di, hn::Add(clamped, magic))));
   return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -126.0f)),
-                            hn::Mul(poly, pow2));
+                            hn::Mul(poly, PowerOfTwo(d, clamped)));
 #endif
 }
 

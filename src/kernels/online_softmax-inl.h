@@ -39,6 +39,13 @@ struct TileMasks {
   // multiplied by score_scale, then by log2(e).
   bool scale_scores = false;
   float score_scale = 1.0f;
+
+  // Whether the scores change after Q·Kᵀ (hidden keys, a mask, scaling):
+  // then the softmax takes the row max itself, after applying them.
+  bool ChangesScores() const {
+    return first != nullptr || mask_tile != nullptr || mask_row != nullptr ||
+           scale_scores;
+  }
 };
 
 // Lanes of key kk that no rule or mask removes; `first`/`last` are the
@@ -69,8 +76,8 @@ HWY_INLINE hn::Mask<D> KeptLanes(D d, const TileMasks& masks, size_t rt,
 // P is 2^(S - m - weight_bias): a positive bias keeps P, l and O·l far from
 // overflow (see TaskRunner::Run); m, alpha and l·2^bias are unaffected.
 // Lanes [0, width) (a multiple of N, <= rt) are updated; the rest are left.
-// s_max (may be null where `masks` has nothing to apply): each lane's
-// maximum score, already known (QkForTile).
+// s_max (null where masks.ChangesScores()): each lane's maximum score,
+// already known (QkForTile).
 template <class D>
 HWY_INLINE void OnlineSoftmaxTile(
     D d, float* HWY_RESTRICT s, size_t rt, size_t width, size_t num_keys,
@@ -83,8 +90,7 @@ HWY_INLINE void OnlineSoftmaxTile(
   const V one = hn::Set(d, 1.0f);
   const V zero = hn::Zero(d);
   const bool has_mask = masks.mask_tile != nullptr || masks.mask_row != nullptr;
-  const bool any_fixup =
-      masks.first != nullptr || has_mask || masks.scale_scores;
+  const bool any_fixup = masks.ChangesScores();
   HWY_DASSERT(s_max == nullptr || !any_fixup);
   for (size_t lane0 = 0; lane0 < width; lane0 += N) {
     float* HWY_RESTRICT col = s + lane0;
