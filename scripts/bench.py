@@ -79,6 +79,16 @@ def parse_args():
         "Zen 5) falls back to its AVX2 kernels and the baseline would be a "
         "straw man; 'default': OpenBLAS's own choice; else the name to use",
     )
+    parser.add_argument(
+        "--no-interleave",
+        action="store_true",
+        help="run each benchmark's repetitions back to back. By default they "
+        "are interleaved in random order with every other benchmark's "
+        "(--benchmark_enable_random_interleaving), so that a few noisy "
+        "seconds on a shared host spoil one repetition of several "
+        "benchmarks, which the median discards, rather than all repetitions "
+        "of one",
+    )
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("bench_args", nargs="*", help="after --: for sdpa_bench")
     return parser.parse_args()
@@ -170,6 +180,8 @@ def run_suite(args, json_path):
         command.append("--benchmark_filter=" + args.filter)
     if args.min_time is not None:
         command.append("--benchmark_min_time=%g" % args.min_time)
+    if not args.no_interleave:
+        command.append("--benchmark_enable_random_interleaving=true")
     command += args.bench_args
     run(command, env=suite_environment(args))
     revision = source_revision()
