@@ -61,6 +61,9 @@ HWY_INLINE V PowerOfTwo(D d, V n) {
   return hn::BitCast(d, hn::ShiftLeft<23>(hn::BitCast(di, biased)));
 }
 
+// x below this gives 0 (2^x flushed rather than subnormal).
+constexpr float kExp2FlushBelow = -126.0f;
+
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V FastExp2(D d, V x) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
@@ -72,9 +75,8 @@ HWY_INLINE V FastExp2(D d, V x) {
     const V fraction{
         _mm512_reduce_ps(x.raw, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)};
     const V poly = Exp2Fraction(d, fraction);
-    const V min_normal = hn::Set(d, -126.0f);  // below: flushed to 0
     const __mmask16 kept =
-        _mm512_cmp_ps_mask(x.raw, min_normal.raw, _CMP_NLT_UQ);
+        _mm512_cmp_ps_mask(x.raw, hn::Set(d, kExp2FlushBelow).raw, _CMP_NLT_UQ);
     return V{_mm512_maskz_scalef_ps(kept, poly.raw, x.raw)};
   }
 #endif
@@ -96,7 +98,7 @@ HWY_INLINE V FastExp2(D d, V x) {
   const V floor = hn::Floor(x);
   const V poly = Exp2Fraction(d, hn::Sub(x, floor));  // NaN stays NaN
   const V clamped = hn::Max(floor, hn::Set(d, -127.0f));
-  return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -126.0f)),
+  return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, kExp2FlushBelow)),
                             hn::Mul(poly, PowerOfTwo(d, clamped)));
 #endif
 }
