@@ -70,13 +70,15 @@ TEST_P(KernelShapes, HeadDims) {
 // Decoding (few rows per KV head) takes the dot-product QKᵀ and, when the
 // padded value row holds 8 vectors or more (Dv >= 128 on AVX3, 64 on AVX2,
 // 32 on SSE4), one-pass wide P·V tiles over chunks of 8 vectors for up to 6
-// rows (2 on 16-register ISAs), the rest with the narrow tiles; 7-8 rows on
-// 32-register ISAs take 8-row tiles in chunks of 3 vectors, then 2, then 1.
+// rows (2 on 16-register ISAs; on 32-register ISAs 4 rows as one 3-row tile
+// with the fourth row in memory, 5-6 as 3 + 2-3), the rest with the narrow
+// tiles; 7-8 rows on 32-register ISAs take 8-row tiles in chunks of 3
+// vectors, then 2, then 1.
 // Around those widths and row counts, with and without a mask, over more
 // keys than one block.
 TEST_P(KernelShapes, DecodeValueWidths) {
   for (int64_t value_dim : {8, 24, 32, 33, 64, 80, 96, 128, 129, 200, 256}) {
-    for (int64_t rows : {1, 2, 3, 4, 6, 7, 8}) {  // per KV head: GQA or Tq
+    for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8}) {  // per KV head: GQA or Tq
       for (bool masked : {false, true}) {
         const int64_t group = rows == 2 || rows == 6 ? rows / 2 : rows;
         Case c;
