@@ -270,9 +270,10 @@ HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
 // live: kRows * kVecs accumulators + kRows broadcasts + 1.
 // Named accumulators rather than arrays: SVE vectors are sizeless types,
 // which C++ arrays cannot hold.
-// kMemRow: one more row, row kRows, accumulated in its O row in memory (L1)
-// rather than in registers, so that kRows + 1 rows read each V row once.
-template <int kRows, int kVecs, bool kSkipZeros, bool kMemRow = false, class D>
+// kMemRows: more rows, kRows .. kRows + kMemRows - 1, each accumulated in
+// its O row in memory (L1) rather than in registers, so that all the rows
+// read each V row once.
+template <int kRows, int kVecs, bool kSkipZeros, int kMemRows = 0, class D>
 HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
                            size_t num_keys, const float* HWY_RESTRICT v,
                            ptrdiff_t v_row_stride,
@@ -280,14 +281,16 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
                            float* HWY_RESTRICT o, size_t o_row_stride) {
   static_assert(1 <= kRows && kRows <= 3, "kRows in [1, 3]");
   static_assert(1 <= kVecs && kVecs <= 8, "kVecs in [1, 8]");
+  static_assert(0 <= kMemRows && kMemRows <= 3, "kMemRows in [0, 3]");
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   const V zero = hn::Zero(d);
-  float* om = kMemRow ? o + kRows * o_row_stride : o;
-  if constexpr (kMemRow) {
-    const V am = hn::Set(d, alpha[kRows]);
+  float* om = kMemRows > 0 ? o + kRows * o_row_stride : o;
+  for (int m = 0; m < kMemRows; ++m) {
+    const V am = hn::Set(d, alpha[kRows + m]);
+    float* HWY_RESTRICT row = om + m * o_row_stride;
     for (size_t c = 0; c < kVecs; ++c) {
-      hn::Store(hn::Mul(hn::Load(d, om + c * N), am), d, om + c * N);
+      hn::Store(hn::Mul(hn::Load(d, row + c * N), am), d, row + c * N);
     }
   }
 #define SDPA_PVW_DECLARE(r)                                         \
@@ -328,10 +331,11 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
     const bool use0 = !kSkipZeros || !IsNegativeZero(pj[0]);
     const bool use1 = kRows > 1 && (!kSkipZeros || !IsNegativeZero(pj[1]));
     const bool use2 = kRows > 2 && (!kSkipZeros || !IsNegativeZero(pj[2]));
-    const float pm = kMemRow ? pj[kRows] : 0.0f;
-    const V bm = hn::Set(d, pm);
-    const bool usem = kMemRow && (!kSkipZeros || !IsNegativeZero(pm));
-    if constexpr (kMemRow) {
+    bool use_mem[kMemRows + 1] = {};
+    for (int m = 0; m < kMemRows; ++m) {
+      use_mem[m] = !kSkipZeros || !IsNegativeZero(pj[kRows + m]);
+    }
+    if constexpr (kMemRows > 0) {
       // Opaque to the compiler, so that it does not hoist the row into
       // registers across keys (it would spill other accumulators instead).
       asm volatile("" : "+r"(om));
@@ -346,9 +350,11 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
     if constexpr (kRows > 2) {                                                 \
       if (use2) a2##c = hn::MulAdd(b2, vc, a2##c);                             \
     }                                                                          \
-    if constexpr (kMemRow) {                                                   \
-      if (usem) {                                                              \
-        hn::Store(hn::MulAdd(bm, vc, hn::Load(d, om + c * N)), d, om + c * N); \
+    for (int m = 0; m < kMemRows; ++m) {                                       \
+      float* HWY_RESTRICT acc = om + m * o_row_stride + c * N;                 \
+      if (use_mem[m]) {                                                        \
+        hn::Store(hn::MulAdd(hn::Set(d, pj[kRows + m]), vc, hn::Load(d, acc)), \
+                  d, acc);                                                     \
       }                                                                        \
     }                                                                          \
   }
@@ -391,13 +397,26 @@ HWY_INLINE void PvWideRows(D d, const float* HWY_RESTRICT p, size_t rt,
                            float* HWY_RESTRICT o, size_t o_row_stride) {
   size_t r = 0;
   if constexpr (kRows == 3) {
-    // GQA 4:1: one pass over V, the fourth row in memory (as 3 + 1 rows the
-    // second tile reread V from L2 while no memory request was in flight:
-    // AVX-512 Hq32 Hkv8 Tq1 Tk4096 42-47 -> 49-51 GB/s).
-    if (rows == 4) {
-      PvWideTile<3, kVecs, kSkipZeros, true>(
-          d, p, rt, num_keys, v, v_row_stride, alpha, o, o_row_stride);
-      return;
+    // 4-6 rows (GQA 4:1, 5:1, 6:1): one pass over V, the rows past the third
+    // in memory. As 3 + 1-3 rows the second tile reread V from L2 while no
+    // memory request was in flight: AVX-512, one thread, Hq32 Hkv8 Tq1
+    // Tk4096 42-47 -> 49-51 GB/s; H32 Tq5 / Tq6 Tk32768 16-19% / 14-25%
+    // faster.
+    switch (rows) {
+      case 4:
+        PvWideTile<3, kVecs, kSkipZeros, 1>(d, p, rt, num_keys, v, v_row_stride,
+                                            alpha, o, o_row_stride);
+        return;
+      case 5:
+        PvWideTile<3, kVecs, kSkipZeros, 2>(d, p, rt, num_keys, v, v_row_stride,
+                                            alpha, o, o_row_stride);
+        return;
+      case 6:
+        PvWideTile<3, kVecs, kSkipZeros, 3>(d, p, rt, num_keys, v, v_row_stride,
+                                            alpha, o, o_row_stride);
+        return;
+      default:
+        break;
     }
   }
   for (; r + kRows <= rows; r += kRows) {
