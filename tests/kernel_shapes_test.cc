@@ -70,10 +70,10 @@ TEST_P(KernelShapes, HeadDims) {
 // Decoding (few rows per KV head) takes the dot-product QKᵀ and, when the
 // padded value row holds 8 vectors or more (Dv >= 128 on AVX3, 64 on AVX2,
 // 32 on SSE4), one-pass wide P·V tiles over chunks of 8 vectors for up to 6
-// rows (2 on 16-register ISAs; on 32-register ISAs 4 rows as one 3-row tile
-// with the fourth row in memory, 5-6 as 3 + 2-3), the rest with the narrow
-// tiles; 7-8 rows on 32-register ISAs take 8-row tiles in chunks of 3
-// vectors, then 2, then 1.
+// rows (2 on 16-register ISAs; on 32-register ISAs 4-6 rows as one 3-row
+// tile with the rows past the third accumulated in memory), the rest with
+// the narrow tiles; 7-8 rows on 32-register ISAs take 8-row tiles in chunks
+// of 3 vectors, then 2, then 1.
 // Around those widths and row counts, with and without a mask, over more
 // keys than one block.
 TEST_P(KernelShapes, DecodeValueWidths) {

@@ -285,10 +285,10 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   const V zero = hn::Zero(d);
-  float* om = kMemRows > 0 ? o + kRows * o_row_stride : o;
+  float* o_mem = kMemRows > 0 ? o + kRows * o_row_stride : o;
   for (int m = 0; m < kMemRows; ++m) {
     const V am = hn::Set(d, alpha[kRows + m]);
-    float* HWY_RESTRICT row = om + m * o_row_stride;
+    float* row = o_mem + m * o_row_stride;
     for (size_t c = 0; c < kVecs; ++c) {
       hn::Store(hn::Mul(hn::Load(d, row + c * N), am), d, row + c * N);
     }
@@ -338,7 +338,7 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
     if constexpr (kMemRows > 0) {
       // Opaque to the compiler, so that it does not hoist the row into
       // registers across keys (it would spill other accumulators instead).
-      asm volatile("" : "+r"(om));
+      asm volatile("" : "+r"(o_mem));
     }
 #define SDPA_PVW_COLUMN(c)                                                     \
   if constexpr (kVecs > c) {                                                   \
@@ -351,7 +351,7 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
       if (use2) a2##c = hn::MulAdd(b2, vc, a2##c);                             \
     }                                                                          \
     for (int m = 0; m < kMemRows; ++m) {                                       \
-      float* HWY_RESTRICT acc = om + m * o_row_stride + c * N;                 \
+      float* acc = o_mem + m * o_row_stride + c * N;                           \
       if (use_mem[m]) {                                                        \
         hn::Store(hn::MulAdd(hn::Set(d, pj[kRows + m]), vc, hn::Load(d, acc)), \
                   d, acc);                                                     \
@@ -400,8 +400,8 @@ HWY_INLINE void PvWideRows(D d, const float* HWY_RESTRICT p, size_t rt,
     // 4-6 rows (GQA 4:1, 5:1, 6:1): one pass over V, the rows past the third
     // in memory. As 3 + 1-3 rows the second tile reread V from L2 while no
     // memory request was in flight: AVX-512, one thread, Hq32 Hkv8 Tq1
-    // Tk4096 42-47 -> 49-51 GB/s; H32 Tq5 / Tq6 Tk32768 16-19% / 14-25%
-    // faster.
+    // Tk4096 42-47 -> 49-51 GB/s; H32 Tq5 / Tq6 Tk32768 22-25% / 21-24%
+    // faster (docs/design.md).
     switch (rows) {
       case 4:
         PvWideTile<3, kVecs, kSkipZeros, 1>(d, p, rt, num_keys, v, v_row_stride,
