@@ -285,13 +285,14 @@ template <class D>
 void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                size_t rt, size_t tile_rows, size_t dim, size_t dim_padded,
                const float* k, ptrdiff_t k_row_stride, size_t num_keys,
-               const RowStream* ahead, size_t num_ahead, float* s,
-               float* s_max) {
+               const RowStream* ahead, size_t num_ahead, bool values_early,
+               float* s, float* s_max) {
   if (dot_form) {
     HWY_DASSERT(s_max == nullptr);
     QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys,
                num_ahead > 0 ? ahead[0].count : num_keys,
-               num_ahead > 1 ? &ahead[1] : nullptr, kPrefetchValueRows, s, rt);
+               num_ahead > 1 ? &ahead[1] : nullptr, kPrefetchValueRows,
+               values_early && num_ahead > 1, s, rt);
     return;
   }
   QkLanesFor<1>(d, q_vecs, q_tile, rt, dim, k, k_row_stride, num_keys, ahead,
@@ -318,6 +319,10 @@ class TaskRunner {
   // K/V block once, from memory, so its P·V tiles prefetch V as well (the
   // Q·Kᵀ step prefetches K and V for the first tile of every block).
   bool StreamsKeysAndValues() const { return num_tiles_ == 1; }
+  // Decoding tiles whose P·V runs in one pass over each V row (PvWideRows).
+  bool WidePvTiles(size_t tile_rows) const {
+    return dot_form_ && tile_rows <= 2 * kPvWideRows;
+  }
   void CarveScratch();
   void PackQueries();
   void ComputeVisibleRanges();
@@ -675,9 +680,19 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   if (fused_max) {
     std::fill(s_max_, s_max_ + width, -std::numeric_limits<float>::infinity());
   }
+  // Decoding tiles taller than the wide P·V tiles pass over V in column
+  // chunks, with more work per V row than its memory time, while their
+  // Q·Kᵀ step leaves memory idle part of the time: it fetches half of V
+  // early (QkDotBlock). One core, D128, medians of 3, better in each of
+  // five interleaved rounds: AVX-512 H32 Tq8 Tk4096 110-123 -> 117-130
+  // GFLOP/s, Tk32768 105-111 -> 111-115; AVX2 GQA 32:8 (4 rows, 6 x 2
+  // tiles) Tk32768 49-50 -> 54-54.5, Tk4096 64-76 -> 72-75. Rows that the
+  // wide tiles take (one pass over V; AVX-512 Tq5) measured 5-13% slower
+  // with it, and AVX-512's 1-4 rows within the noise.
+  const bool values_early = dot_form_ && !WidePvTiles(tile_rows);
   QkForTile(d_, dot_form_, tile_vecs, q_pack_ + tile * q_tile_floats_, rt_,
             tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys, ahead,
-            num_ahead, s_tile_, fused_max ? s_max_ : nullptr);
+            num_ahead, values_early, s_tile_, fused_max ? s_max_ : nullptr);
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
   OnlineSoftmaxTile(d_, s_tile_, rt_, width, num_keys, masks,
                     fused_max ? s_max_ : nullptr, weight_bias_, row_max_ + row0,
@@ -710,7 +725,7 @@ void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
                            size_t vvecs, size_t row0, size_t tile_rows,
                            size_t num_keys, float* o_tile) {
   size_t c = 0;
-  if (dot_form_ && tile_rows <= 2 * kPvWideRows) {
+  if (WidePvTiles(tile_rows)) {
     // Decoding: V rows in chunks of kPvWideVecs vectors, each in one pass
     // (tiles of more than 2 x kPvWideRows rows would read V three times).
     for (; c + kPvWideVecs <= vvecs; c += kPvWideVecs) {

@@ -230,13 +230,17 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
 // block where K is the caller's memory). `then` (may be null): the rows read
 // next (V of this block), whose first then_rows rows are prefetched during
 // the last then_rows keys, so that the stream the P·V step starts on is
-// already on its way.
+// already on its way. then_half_early: the first half of the block's `then`
+// rows are also fetched into L2 while the keys are scored, one row every
+// second key, for a P·V step with more work per row than memory time (see
+// `values_early` in TaskRunner::ProcessTile).
 template <class D>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
                            size_t dim_padded, const float* HWY_RESTRICT k,
                            ptrdiff_t k_row_stride, size_t num_keys,
                            size_t k_reach, const RowStream* then,
-                           size_t then_rows, float* HWY_RESTRICT s, size_t rt) {
+                           size_t then_rows, bool then_half_early,
+                           float* HWY_RESTRICT s, size_t rt) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   // One key at a time, four FMA chains over its row: measured (AVX3, one
@@ -254,6 +258,7 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
       const size_t row = kk + then_rows - num_keys;
       if (row < num_keys) PrefetchRows(*then, row, 1);
     }
+    if (then_half_early && kk % 2 == 0) PrefetchRowsToL2(*then, kk / 2, 1);
     size_t r = 0;
 #if HWY_TARGET != HWY_SCALAR
     // Four rows at a time (8-row decoding on AVX-512): each K vector loaded
