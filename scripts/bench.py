@@ -169,8 +169,12 @@ def run_suite(args, json_path):
     """Runs sdpa_bench; its console output stays visible, JSON goes to a file.
     The JSON's context also records the source revision it was built from
     (only meaningful for the default --build-dir, which is rebuilt first)."""
+    binary = ensure_binary(args)
+    # Taken now, not after the run: commits made while it runs (minutes)
+    # are not in the binary.
+    revision = source_revision()
     command = [
-        ensure_binary(args),
+        binary,
         "--benchmark_out=" + json_path,
         "--benchmark_out_format=json",
         "--benchmark_repetitions=%d" % args.repetitions,
@@ -184,7 +188,6 @@ def run_suite(args, json_path):
         command.append("--benchmark_enable_random_interleaving=true")
     command += args.bench_args
     run(command, env=suite_environment(args))
-    revision = source_revision()
     if revision and not args.binary:
         with open(json_path) as f:
             data = json.load(f)
