@@ -171,35 +171,25 @@ HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
                        size_t prefetch_floats) {
   const size_t step = kExpanded ? hn::Lanes(d) : 1;
   size_t r = 0;
-  // Only the first tile prefetches: the later ones find V in cache, and
-  // repeating its prefetches (whole rows in the first column chunk) cost
-  // AVX-512 decoding with 9-32 rows, one core, H32 Tk4096 D128 (three
-  // rounds): Tq9 113-116 -> 124-127 GFLOP/s, Tq16 170-176 -> 186-194,
-  // Tq32 202-212 -> 217-236 (Tq12 +4%, +5%, -3%); AVX2 and SSE4 Tq8 (two
-  // 4-row tiles) within the noise.
+  // Only the first tile prefetches (the later ones get 0 floats): they find
+  // V in cache, and repeating its prefetches (whole rows in the first
+  // column chunk) cost AVX-512 decoding with 9-48 rows, one core, H32
+  // Tk4096 D128, four interleaved rounds: Tq32 212-216 -> 225-236 GFLOP/s;
+  // Tq9 and Tq16 -3% to +11% by round; AVX2 and SSE4 Tq8 (two 4-row
+  // tiles) within the noise. (A second, prefetch-free instantiation for
+  // the later tiles inlined 2^kRows copies of the tile: sanitizer builds
+  // of attention.cc ran out of time.)
   for (; r < rows && FirstTileRows(rows - r, kRows) == kRows; r += kRows) {
-    if (kPrefetch && r == 0) {
-      PvTile<kRows, kVecs, kSkipZeros, true, kExpanded>(
-          d, p, rt, num_keys, v, v_row_stride, alpha, o, o_row_stride,
-          prefetch_floats);
-    } else {
-      PvTile<kRows, kVecs, kSkipZeros, false, kExpanded>(
-          d, p + r * step, rt, num_keys, v, v_row_stride, alpha + r,
-          o + r * o_row_stride, o_row_stride, 0);
-    }
+    PvTile<kRows, kVecs, kSkipZeros, kPrefetch, kExpanded>(
+        d, p + r * step, rt, num_keys, v, v_row_stride, alpha + r,
+        o + r * o_row_stride, o_row_stride, r == 0 ? prefetch_floats : 0);
   }
   if constexpr (kRows > 1) {
     if (r < rows) {
       // The rest in shorter tiles.
-      if (kPrefetch && r == 0) {
-        PvRows<kRows - 1, kVecs, kSkipZeros, true, kExpanded>(
-            d, p, rt, rows, num_keys, v, v_row_stride, alpha, o, o_row_stride,
-            prefetch_floats);
-      } else {
-        PvRows<kRows - 1, kVecs, kSkipZeros, false, kExpanded>(
-            d, p + r * step, rt, rows - r, num_keys, v, v_row_stride, alpha + r,
-            o + r * o_row_stride, o_row_stride, 0);
-      }
+      PvRows<kRows - 1, kVecs, kSkipZeros, kPrefetch, kExpanded>(
+          d, p + r * step, rt, rows - r, num_keys, v, v_row_stride, alpha + r,
+          o + r * o_row_stride, o_row_stride, r == 0 ? prefetch_floats : 0);
     }
   }
 }
