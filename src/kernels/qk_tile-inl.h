@@ -258,7 +258,9 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
       const size_t row = kk + then_rows - num_keys;
       if (row < num_keys) PrefetchRows(*then, row, 1);
     }
-    if (then_half_early && kk % 2 == 0) PrefetchRowsToL2(*then, kk / 2, 1);
+    if (then_half_early && kk % 2 == 0) {
+      PrefetchRows</*kToL2=*/true>(*then, kk / 2, 1);
+    }
     size_t r = 0;
 #if HWY_TARGET != HWY_SCALAR
     // Four rows at a time (8-row decoding on AVX-512): each K vector loaded

@@ -42,21 +42,39 @@ constexpr size_t kFloatsPerLine = 64 / sizeof(float);
 // target-specific caller is deemed const and its calls are deleted, silently
 // (02b5c3c..: the one-tile K/V prefetch disappeared from the binaries).
 
+// kToL2: into L2 only, for rows read after the current pass, which keeps L1
+// for its own rows (into L1 instead measured the same or up to 15% slower,
+// AVX-512 Tq8 decoding); otherwise into L1.
+template <bool kToL2 = false>
+HWY_INLINE void PrefetchLine(const float* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  if constexpr (kToL2) {
+    __builtin_prefetch(p, /*rw=*/0, /*locality=*/2);
+    return;
+  }
+#endif
+  hwy::Prefetch(p);
+}
+
 // The cache lines of floats [0, floats) from p (p at a line boundary, or
 // its first line counted from p).
+template <bool kToL2 = false>
 HWY_INLINE void PrefetchFloats(const float* p, size_t floats) {
-  for (size_t e = 0; e < floats; e += kFloatsPerLine) hwy::Prefetch(p + e);
+  for (size_t e = 0; e < floats; e += kFloatsPerLine) {
+    PrefetchLine<kToL2>(p + e);
+  }
 }
 
 // The cache lines holding floats [begin, end) (clipped to stream.floats) of
 // rows [first, first + count) of `stream`; begin is a multiple of
 // kFloatsPerLine.
+template <bool kToL2 = false>
 HWY_INLINE void PrefetchRowSpan(const RowStream& stream, size_t first,
                                 size_t count, size_t begin, size_t end) {
   if (end > stream.floats) end = stream.floats;
   if (end <= begin) return;
   for (size_t i = first; i < first + count; ++i) {
-    PrefetchFloats(
+    PrefetchFloats<kToL2>(
         stream.rows + static_cast<ptrdiff_t>(i) * stream.stride + begin,
         end - begin);
   }
@@ -71,31 +89,15 @@ HWY_INLINE void PrefetchRowsLine(const RowStream& stream, size_t first,
   const float* p =
       stream.rows + static_cast<ptrdiff_t>(first) * stream.stride + e;
   for (size_t i = 0; i < count; ++i) {
-    hwy::Prefetch(p + static_cast<ptrdiff_t>(i) * stream.stride);
+    PrefetchLine(p + static_cast<ptrdiff_t>(i) * stream.stride);
   }
 }
 
 // Every cache line of rows [first, first + count) of `stream`.
+template <bool kToL2 = false>
 HWY_INLINE void PrefetchRows(const RowStream& stream, size_t first,
                              size_t count) {
-  PrefetchRowSpan(stream, first, count, 0, stream.floats);
-}
-
-// Every cache line of rows [first, first + count) of `stream`, into L2 (for
-// rows read after the current pass, which keeps L1 for its own rows; into
-// L1 instead measured the same or up to 15% slower, AVX-512 Tq8 decoding).
-HWY_INLINE void PrefetchRowsToL2(const RowStream& stream, size_t first,
-                                 size_t count) {
-  for (size_t i = first; i < first + count; ++i) {
-    const float* row = stream.rows + static_cast<ptrdiff_t>(i) * stream.stride;
-    for (size_t e = 0; e < stream.floats; e += kFloatsPerLine) {
-#if defined(__GNUC__) || defined(__clang__)
-      __builtin_prefetch(row + e, /*rw=*/0, /*locality=*/2);
-#else
-      hwy::Prefetch(row + e);
-#endif
-    }
-  }
+  PrefetchRowSpan<kToL2>(stream, first, count, 0, stream.floats);
 }
 
 }  // namespace sdpa
