@@ -121,7 +121,13 @@ HWY_INLINE void QkPairTile(const float* HWY_RESTRICT qp, size_t rt, size_t dim,
     SDPA_QKP_ALL_KEYS(LoadPairDup)
   }
   if (e < dim) {  // odd dim: the last element, paired with Q's zero
-    const auto load_one = [d](const float* p) { return hn::Set(d, *p); };
+    // [k, 0, k, 0]: Q's zero padding must meet 0, not k (0 * Inf is NaN).
+    // movss zeroes the upper lanes, so no zero register is taken (one
+    // spilled accumulators: codegen_accumulator_spills).
+    const auto load_one = [](const float* p) {
+      const __m128 one = _mm_load_ss(p);
+      return V{_mm_movelh_ps(one, one)};
+    };
     SDPA_QKP_ALL_KEYS(load_one)
   }
 #undef SDPA_QKP_ALL_KEYS
