@@ -14,7 +14,10 @@ Implementations (each skipped with a note when it is not installed):
                MultiHeadAttention where the installed onnxruntime lacks it,
                intra_op_num_threads=n              (pip install onnxruntime onnx);
   openvino     opset13 ScaledDotProductAttention on the CPU plugin,
-               INFERENCE_NUM_THREADS=n, f32 precision (pip install openvino).
+               INFERENCE_NUM_THREADS=n, f32 precision (pip install openvino);
+  ggml         ggml_flash_attn_ext, llama.cpp's attention, F32 K/V and F32
+               precision, on a ggml threadpool of n threads (pip install
+               ggml-python, which builds ggml for the host's CPU).
 
 The shapes are sdpa_bench's (benchmarks/shapes.cc), inputs float32 BHSD in
 [-1, 1), the same in every implementation. Each implementation runs in its
@@ -43,11 +46,12 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEERS = ["torch", "onnxruntime", "openvino"]
+PEERS = ["torch", "onnxruntime", "openvino", "ggml"]
 INSTALL_HINT = {
     "torch": "pip install torch",
     "onnxruntime": "pip install onnxruntime onnx",
     "openvino": "pip install openvino",
+    "ggml": "pip install ggml-python",
 }
 NONE, TOP_LEFT, BOTTOM_RIGHT = 0, 1, 2
 
@@ -413,11 +417,83 @@ def prepare_openvino(s, threads, q, k, v, **_):
     return call, "openvino %s (opset13 ScaledDotProductAttention)" % ov.__version__
 
 
+class _GgmlAttention:
+    """One ggml graph holding one ggml_flash_attn_ext node over the NumPy
+    arrays in place, computed on a threadpool made once (as llama.cpp
+    does); the pool and the context are freed with the object."""
+
+    def __init__(self, s, threads, q, k, v):
+        import numpy as np
+        import ggml
+
+        self.ggml = ggml
+        params = ggml.ggml_init_params(mem_size=1 << 20, mem_buffer=None,
+                                       no_alloc=True)
+        self.context = ggml.ggml_init(params)
+        self.pool = None
+        # ggml shapes run fastest dimension first: BHSD [B, H, T, D] is
+        # ne = [D, T, H, B], the layout ggml_flash_attn_ext takes for
+        # q, k and v (K/V heads may divide the query heads: GQA).
+        self.keep = [q, k, v]
+        tensors = [self._tensor(ggml.GGML_TYPE_F32, a) for a in (q, k, v)]
+        mask = None
+        if s["causal"] != NONE:
+            # An additive F16 mask [Tq, Tk] (ne = [Tk, Tq]), 0 or -inf.
+            bias = np.where(keep_mask(s), 0.0, -np.inf).astype(np.float16)
+            self.keep.append(bias)
+            mask = self._tensor(ggml.GGML_TYPE_F16, bias)
+        node = ggml.ggml_flash_attn_ext(self.context, *tensors, mask,
+                                        1.0 / math.sqrt(s["dk"]), 0.0, 0.0)
+        ggml.ggml_flash_attn_ext_set_prec(node, ggml.GGML_PREC_F32)
+        # The result is [B, Tq, Hq, Dv] (ne = [Dv, Hq, Tq, B]).
+        self.out = np.empty((s["b"], s["tq"], s["hq"], s["dv"]), dtype=np.float32)
+        node.contents.data = ctypes.c_void_p(self.out.ctypes.data)
+        self.graph = ggml.ggml_new_graph(self.context)
+        ggml.ggml_build_forward_expand(self.graph, node)
+        pool_params = ggml.ggml_threadpool_params_default(threads)
+        self.pool = ggml.ggml_threadpool_new(ctypes.byref(pool_params))
+        self.plan = ggml.ggml_graph_plan(self.graph, threads, self.pool)
+        # ggml's per-thread scratch lies in the work buffer: 16 bytes off a
+        # cache line (malloc's alignment) ran T2048 D128 at 84-87 GFLOP/s,
+        # line-aligned at 115-131 here. Aligned: the peer at its best.
+        size = max(self.plan.work_size, 1)
+        self.work = np.empty(size + 64, dtype=np.uint8)
+        start = -self.work.ctypes.data % 64
+        self.plan.work_data = self.work[start:start + size].ctypes.data_as(
+            ctypes.POINTER(ctypes.c_uint8))
+
+    def _tensor(self, dtype, array):
+        tensor = self.ggml.ggml_new_tensor_4d(
+            self.context, dtype, *reversed((1,) * (4 - array.ndim) + array.shape))
+        tensor.contents.data = ctypes.c_void_p(array.ctypes.data)
+        return tensor
+
+    def __call__(self):
+        status = self.ggml.ggml_graph_compute(self.graph, ctypes.byref(self.plan))
+        if status != 0:
+            raise RuntimeError("ggml_graph_compute returned status %d" % status)
+        return self.out.transpose(0, 2, 1, 3)
+
+    def __del__(self):
+        if self.pool:
+            self.ggml.ggml_threadpool_free(self.pool)
+        self.ggml.ggml_free(self.context)
+
+
+def prepare_ggml(s, threads, q, k, v, **_):
+    import ggml
+
+    call = _GgmlAttention(s, threads, q, k, v)
+    return call, "ggml %s (ggml-python %s, ggml_flash_attn_ext, F32 K/V)" % (
+        ggml.ggml_version().decode(), ggml.__version__)
+
+
 PREPARE = {
     "sdpa": prepare_sdpa,
     "torch": prepare_torch,
     "onnxruntime": prepare_onnxruntime,
     "openvino": prepare_openvino,
+    "ggml": prepare_ggml,
 }
 
 
@@ -478,7 +554,7 @@ def available(name):
     if name == "sdpa":
         return None
     modules = {"torch": ["torch"], "onnxruntime": ["onnxruntime", "onnx"],
-               "openvino": ["openvino"]}
+               "openvino": ["openvino"], "ggml": ["ggml"]}
     for module in modules[name]:
         probe = subprocess.run([sys.executable, "-c", "import " + module],
                                capture_output=True)
