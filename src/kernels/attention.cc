@@ -129,10 +129,26 @@ void PackRows(D d, const void* base, ElemType type, int64_t first,
               int64_t row_stride, int64_t col_stride, size_t count, size_t dim,
               float* HWY_RESTRICT dst, size_t dst_stride) {
   const size_t N = hn::Lanes(d);
+  // Contiguous rows are prefetched ~8 KiB ahead: a decode block is packed
+  // straight from memory, one row after the other, and the hardware
+  // prefetchers alone left F16 K/V decoding (AVX-512, H32 Tq1 Tk4096, one
+  // thread) at 5.2-5.5 ms a call; 32 rows (8 KiB) ahead, 4.2 (8 rows: 4.8-5.0).
+  const size_t elem_bytes = type == ElemType::kF32 ? 4 : 2;
+  const size_t row_bytes = std::max<size_t>(dim * elem_bytes, 1);
+  const size_t ahead_rows = (8192 + row_bytes - 1) / row_bytes;
   for (size_t r = 0; r < count; ++r) {
     const int64_t row = first + static_cast<int64_t>(r) * row_stride;
     float* HWY_RESTRICT out = dst + r * dst_stride;
     size_t c = 0;
+    if (col_stride == 1 && r + ahead_rows < count) {
+      const char* ahead =
+          static_cast<const char*>(base) +
+          (row + static_cast<int64_t>(ahead_rows) * row_stride) *
+              static_cast<int64_t>(elem_bytes);
+      for (size_t b = 0; b < dim * elem_bytes; b += 64) {
+        hwy::Prefetch(ahead + b);
+      }
+    }
     if (col_stride == 1) {
       if (type == ElemType::kF32) {
         std::memcpy(out, static_cast<const float*>(base) + row,
