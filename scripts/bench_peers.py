@@ -4,6 +4,7 @@
     python3 scripts/bench_peers.py                          # all shapes
     python3 scripts/bench_peers.py --filter 'T2048_D128$|Tq1_' --threads 1
     python3 scripts/bench_peers.py --peers torch --min-time 0.5
+    python3 scripts/bench_peers.py --kv-dtype f16 --filter 'Tq'  # F16 KV cache
 
 Implementations (each skipped with a note when it is not installed):
   sdpa         libsdpa through the Python package in python/ (or, with
@@ -15,9 +16,10 @@ Implementations (each skipped with a note when it is not installed):
                intra_op_num_threads=n              (pip install onnxruntime onnx);
   openvino     opset13 ScaledDotProductAttention on the CPU plugin,
                INFERENCE_NUM_THREADS=n, f32 precision (pip install openvino);
-  ggml         ggml_flash_attn_ext, llama.cpp's attention, F32 K/V and F32
-               precision, on a ggml threadpool of n threads (pip install
-               ggml-python, which builds ggml for the host's CPU).
+  ggml         ggml_flash_attn_ext, llama.cpp's attention, F32 (or with
+               --kv-dtype f16, F16) K/V and F32 precision, on a ggml
+               threadpool of n threads (pip install ggml-python, which
+               builds ggml for the host's CPU).
 
 The shapes are sdpa_bench's (benchmarks/shapes.cc), inputs float32 BHSD in
 [-1, 1), the same in every implementation. Each implementation runs in its
@@ -47,6 +49,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = ["torch", "onnxruntime", "openvino", "ggml"]
+F16_KV = ["sdpa", "ggml"]  # take F16 K/V with F32 queries (--kv-dtype f16)
 INSTALL_HINT = {
     "torch": "pip install torch",
     "onnxruntime": "pip install onnxruntime onnx",
@@ -108,7 +111,7 @@ def keep_mask(s):
     return np.tril(np.ones((s["tq"], s["tk"]), dtype=bool), k=offset)
 
 
-def make_inputs(s):
+def make_inputs(s, kv_dtype="f32"):
     import numpy as np
 
     rng = np.random.default_rng(20240531)
@@ -119,6 +122,8 @@ def make_inputs(s):
     q = uniform(s["b"], s["hq"], s["tq"], s["dk"])
     k = uniform(s["b"], s["hkv"], s["tk"], s["dk"])
     v = uniform(s["b"], s["hkv"], s["tk"], s["dv"])
+    if kv_dtype == "f16":  # a half-precision KV cache, queries in f32
+        k, v = k.astype(np.float16), v.astype(np.float16)
     return q, k, v
 
 
@@ -194,8 +199,9 @@ def _prepare_sdpa_ctypes(s, threads, q, k, v, library):
     out = np.empty((s["b"], s["hq"], s["tq"], s["dv"]), dtype=np.float32)
 
     def tensor(a):
-        strides = [x // 4 for x in a.strides]
-        return _CTensor(a.ctypes.data, 0, (ctypes.c_int64 * 4)(*a.shape),
+        strides = [x // a.itemsize for x in a.strides]
+        dtype = {np.float32: 0, np.float16: 2}[a.dtype.type]  # sdpa_dtype
+        return _CTensor(a.ctypes.data, dtype, (ctypes.c_int64 * 4)(*a.shape),
                         (ctypes.c_int64 * 4)(*strides))
 
     tensors = [tensor(a) for a in (q, k, v, out)]
@@ -435,7 +441,8 @@ class _GgmlAttention:
         # ne = [D, T, H, B], the layout ggml_flash_attn_ext takes for
         # q, k and v (K/V heads may divide the query heads: GQA).
         self.keep = [q, k, v]
-        tensors = [self._tensor(ggml.GGML_TYPE_F32, a) for a in (q, k, v)]
+        types = {np.float32: ggml.GGML_TYPE_F32, np.float16: ggml.GGML_TYPE_F16}
+        tensors = [self._tensor(types[a.dtype.type], a) for a in (q, k, v)]
         mask = None
         if s["causal"] != NONE:
             # An additive F16 mask [Tq, Tk] (ne = [Tk, Tq]), 0 or -inf.
@@ -484,7 +491,7 @@ def prepare_ggml(s, threads, q, k, v, **_):
     import ggml
 
     call = _GgmlAttention(s, threads, q, k, v)
-    return call, "ggml %s (ggml-python %s, ggml_flash_attn_ext, F32 K/V)" % (
+    return call, "ggml %s (ggml-python %s, ggml_flash_attn_ext)" % (
         ggml.ggml_version().decode(), ggml.__version__)
 
 
@@ -529,7 +536,7 @@ def worker(args):
     threads_list = [int(t) for t in args.threads.split(",")]
     prepare = PREPARE[args.worker]
     for s in shapes:
-        q, k, v = make_inputs(s)
+        q, k, v = make_inputs(s, args.kv_dtype)
         for threads in threads_list:
             record = {"impl": args.worker, "shape": s["name"], "threads": threads}
             try:
@@ -566,7 +573,8 @@ def available(name):
 def run_worker(name, args, threads_text):
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
                "--filter", args.filter, "--threads", threads_text,
-               "--min-time", str(args.min_time), "--ours", args.ours]
+               "--min-time", str(args.min_time), "--ours", args.ours,
+               "--kv-dtype", args.kv_dtype]
     if args.library:
         command += ["--library", args.library]
     print("== %s" % name, flush=True)
@@ -597,9 +605,11 @@ def max_difference(rows, reference):
     return max(abs(a - b) for r1, r2 in zip(rows, reference) for a, b in zip(r1, r2))
 
 
-def markdown(records, impls, skipped):
+def markdown(records, impls, skipped, kv_dtype="f32"):
     by_key = {(r["impl"], r["shape"], r["threads"]): r for r in records}
     lines = ["# libsdpa and its peers", ""]
+    if kv_dtype != "f32":
+        lines += ["K and V in %s, Q and the output in f32." % kv_dtype, ""]
     versions = {}
     for r in records:
         if "version" in r:
@@ -670,6 +680,9 @@ def parse_args():
                         "importable) or ctypes with a preallocated output")
     parser.add_argument("--library", help="libsdpa.so to use (default: "
                         "$SDPA_LIBRARY, else the newest build*/src/libsdpa.so)")
+    parser.add_argument("--kv-dtype", choices=["f32", "f16"], default="f32",
+                        help="K and V element type (Q and the output stay "
+                        "f32); f16 runs sdpa and ggml only")
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "out", "bench"))
     parser.add_argument("--worker", choices=sorted(PREPARE), help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -697,6 +710,8 @@ def main():
     records, skipped = [], {}
     for impl in impls:
         missing = available(impl)
+        if not missing and args.kv_dtype != "f32" and impl not in F16_KV:
+            missing = "F32 K/V only here (its API takes Q, K, V of one type)"
         if missing:
             print("== %s: %s" % (impl, missing))
             skipped[impl] = missing
@@ -705,7 +720,7 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "sdpa_peers.json"), "w") as f:
         json.dump({"records": records, "skipped": skipped}, f, indent=1)
-    text = markdown(records, impls, skipped)
+    text = markdown(records, impls, skipped, args.kv_dtype)
     md_path = os.path.join(args.out_dir, "sdpa_peers.md")
     with open(md_path, "w") as f:
         f.write(text)

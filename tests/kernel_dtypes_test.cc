@@ -91,6 +91,66 @@ TEST_P(KernelDtypes, HalfInfinityAndNaNAreKept) {
   }
 }
 
+// Decoding reads 16-bit K (and V, where the wide P·V tiles take every
+// column: Dv a multiple of 8 vectors) in place, widened in registers
+// rather than packed. Every row count the decode tiles take (1-8 rows per
+// KV head), K/V in place or packed, dims of whole vectors or not, the
+// layouts with unit element stride, and more than one 512-key block.
+TEST_P(KernelDtypes, DecodeReadsHalfKeysAndValuesInPlace) {
+  constexpr Mix kDecodeMixes[] = {
+      {SDPA_DTYPE_F32, SDPA_DTYPE_BF16, SDPA_DTYPE_BF16, SDPA_DTYPE_F32},
+      {SDPA_DTYPE_F32, SDPA_DTYPE_F16, SDPA_DTYPE_F16, SDPA_DTYPE_F32},
+      {SDPA_DTYPE_BF16, SDPA_DTYPE_BF16, SDPA_DTYPE_F16, SDPA_DTYPE_F16},
+      {SDPA_DTYPE_F32, SDPA_DTYPE_F16, SDPA_DTYPE_F32, SDPA_DTYPE_F32},
+      {SDPA_DTYPE_F32, SDPA_DTYPE_F32, SDPA_DTYPE_BF16, SDPA_DTYPE_F32},
+  };
+  constexpr Layout kLayouts[] = {Layout::kBhsd, Layout::kBshd, Layout::kPadded,
+                                 Layout::kFusedSlice, Layout::kReversed};
+  uint32_t seed = 1;
+  for (const Mix& mix : kDecodeMixes) {
+    for (int64_t group : {1, 2, 3, 4, 6, 8}) {
+      Case c;
+      c.batch = 2, c.kv_heads = 2, c.q_heads = 2 * group;
+      c.q_len = group == 8 ? 1 : 2 - group % 2, c.kv_len = 1031;
+      c.head_dim = group == 3 ? 72 : 128;
+      c.value_dim = group == 2 ? 256 : group == 6 ? 40 : 128;
+      c.layout = kLayouts[seed % 5];  // each layout meets each row count
+      c.q_dtype = mix.q, c.k_dtype = mix.k, c.v_dtype = mix.v,
+      c.out_dtype = mix.out;
+      c.seed = seed++;
+      Check(c);
+    }
+  }
+}
+
+// A masked key whose 16-bit V is Inf must not reach any row (0 * Inf), read
+// in place as when packed: the block's V is checked and hidden keys skipped.
+TEST_P(KernelDtypes, DecodeHalfValuesBehindMaskStayHidden) {
+  for (sdpa_dtype type : {SDPA_DTYPE_F16, SDPA_DTYPE_BF16}) {
+    for (int64_t group : {1, 4}) {
+      Case c;
+      c.kv_heads = 2, c.q_heads = 2 * group, c.q_len = 1, c.kv_len = 700;
+      c.head_dim = 128, c.value_dim = 128;
+      c.k_dtype = c.v_dtype = type;
+      c.mask = MaskKind::kBool;
+      c.mask_batch_1 = c.mask_heads_1 = c.mask_rows_1 = true;
+      Inputs inputs(c);
+      int64_t hidden = -1;
+      for (int64_t j = 0; j < c.kv_len && hidden < 0; ++j) {
+        if (inputs.mask_bits()[static_cast<size_t>(j)] == 0) hidden = j;
+      }
+      ASSERT_GE(hidden, 0);
+      for (int64_t h = 0; h < c.kv_heads; ++h) {
+        inputs.v().At(0, h, hidden, 5) = std::numeric_limits<float>::infinity();
+      }
+      const Result r = inputs.Run(ContextFor(GetParam(), 1));
+      ASSERT_EQ(r.status, SDPA_OK) << r.error;
+      for (float x : r.out) ASSERT_TRUE(std::isfinite(x)) << c.Name();
+      EXPECT_LE(r.max_out_error, kOutTolerance) << c.Name();
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, KernelDtypes,
                          ::testing::ValuesIn(AvailableIsas()), IsaParamName);
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "src/elem_type.h"
@@ -187,26 +188,29 @@ void PackRows(D d, const void* base, ElemType type, int64_t first,
 // finite, so one vector sum answers for a whole row. Four sums, so that the
 // check of a task's output (every task, see Run) is not one chain of FMA
 // latencies (0.7% of the kernel's time at T512 with one).
-template <class D>
-bool AllFinite(D d, const float* HWY_RESTRICT data, size_t rows, size_t cols,
+template <class D, class T>
+bool AllFinite(D d, const T* HWY_RESTRICT data, size_t rows, size_t cols,
                ptrdiff_t row_stride) {
   const size_t N = hn::Lanes(d);
   const auto zero = hn::Zero(d);
   auto acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
   float tail = 0.0f;
   for (size_t r = 0; r < rows; ++r) {
-    const float* row = data + static_cast<ptrdiff_t>(r) * row_stride;
+    const T* row = data + static_cast<ptrdiff_t>(r) * row_stride;
     size_t c = 0;
     for (; c + 4 * N <= cols; c += 4 * N) {
-      acc0 = hn::MulAdd(hn::LoadU(d, row + c), zero, acc0);
-      acc1 = hn::MulAdd(hn::LoadU(d, row + c + N), zero, acc1);
-      acc2 = hn::MulAdd(hn::LoadU(d, row + c + 2 * N), zero, acc2);
-      acc3 = hn::MulAdd(hn::LoadU(d, row + c + 3 * N), zero, acc3);
+      acc0 = hn::MulAdd(LoadWide(d, row + c), zero, acc0);
+      acc1 = hn::MulAdd(LoadWide(d, row + c + N), zero, acc1);
+      acc2 = hn::MulAdd(LoadWide(d, row + c + 2 * N), zero, acc2);
+      acc3 = hn::MulAdd(LoadWide(d, row + c + 3 * N), zero, acc3);
     }
     for (; c + N <= cols; c += N) {
-      acc0 = hn::MulAdd(hn::LoadU(d, row + c), zero, acc0);
+      acc0 = hn::MulAdd(LoadWide(d, row + c), zero, acc0);
     }
-    for (; c < cols; ++c) tail += row[c] * 0.0f;
+    const hn::CappedTag<float, 1> d1;
+    for (; c < cols; ++c) {
+      tail += hn::GetLane(hn::Mul(LoadWide(d1, row + c), hn::Zero(d1)));
+    }
   }
   const auto acc = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
   return tail == 0.0f && hn::GetLane(hn::SumOfLanes(d, acc)) == 0.0f;
@@ -296,23 +300,42 @@ void QkLanesFor(D d, size_t q_vecs, const float* q_tile, size_t rt, size_t dim,
 }
 
 // S of one tile; with s_max != nullptr (rows-in-lanes forms only) also the
-// lanes' maximum score, into s_max.
-template <class D>
+// lanes' maximum score, into s_max. K (TK) and V (TV) may be 16-bit only in
+// the dot form.
+template <class D, class TK, class TV>
 void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                size_t rt, size_t tile_rows, size_t dim, size_t dim_padded,
-               const float* k, ptrdiff_t k_row_stride, size_t num_keys,
-               const RowStream* ahead, size_t num_ahead, bool values_early,
-               float* s, float* s_max) {
+               const TK* k, ptrdiff_t k_row_stride, size_t num_keys,
+               const RowStreamOf<TK>& k_ahead, const RowStreamOf<TV>& v_ahead,
+               size_t num_ahead, bool values_early, float* s, float* s_max) {
   if (dot_form) {
     HWY_DASSERT(s_max == nullptr);
     QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys,
-               num_ahead > 0 ? ahead[0].count : num_keys,
-               num_ahead > 1 ? &ahead[1] : nullptr, kPrefetchValueRows,
+               num_ahead > 0 ? k_ahead.count : num_keys,
+               num_ahead > 1 ? &v_ahead : nullptr, kPrefetchValueRows,
                values_early && num_ahead > 1, s, rt);
     return;
   }
-  QkLanesFor<1>(d, q_vecs, q_tile, rt, dim, k, k_row_stride, num_keys, ahead,
-                num_ahead, s, s_max);
+  if constexpr (std::is_same_v<TK, float> && std::is_same_v<TV, float>) {
+    const RowStream ahead[2] = {k_ahead, v_ahead};
+    QkLanesFor<1>(d, q_vecs, q_tile, rt, dim, k, k_row_stride, num_keys, ahead,
+                  num_ahead, s, s_max);
+  } else {
+    HWY_ASSERT(false);  // 16-bit K/V are read in place by the dot form only
+  }
+}
+
+// The element type of F16 rows read in place: never so where the target
+// widens F16 only while packing (then a placeholder, so that no F16 kernel
+// is compiled there).
+using F16Rows =
+    std::conditional_t<kHardwareF16, hwy::float16_t, hwy::bfloat16_t>;
+
+// Whether 16-bit K or V rows of `type` can be read in place (and widened in
+// registers) rather than packed: BF16 everywhere, F16 where the hardware
+// widens it (kHardwareF16).
+bool WidenedInPlace(ElemType type) {
+  return type == ElemType::kBF16 || (type == ElemType::kF16 && kHardwareF16);
 }
 
 // One task, planned once from the problem: its tiles, which operands are
@@ -339,6 +362,18 @@ class TaskRunner {
   bool WidePvTiles(size_t tile_rows) const {
     return dot_form_ && tile_rows <= 2 * kPvWideRows;
   }
+  // Decoding reads each K/V byte once, so 16-bit K (and V, where the wide
+  // P·V tiles take every column) is read in place and widened in registers
+  // rather than packed into f32 rows first, which cost a pass over memory
+  // and one over L2 for every block.
+  bool KeysWidenedInPlace() const {
+    return dot_form_ && WidenedInPlace(p_.k_type) && p_.k_strides[3] == 1 &&
+           dim_ % lanes_ == 0;
+  }
+  bool ValuesWidenedInPlace() const {
+    return dot_form_ && WidenedInPlace(p_.v_type) && p_.v_strides[3] == 1 &&
+           vdim_ % (kPvWideVecs * lanes_) == 0 && WidePvTiles(rows_);
+  }
   void CarveScratch();
   void PackQueries();
   void ComputeVisibleRanges();
@@ -350,17 +385,29 @@ class TaskRunner {
     int v_finite = -1;     // unknown until a masked tile needs to know
     bool fetched = false;  // a tile has prefetched its K and V rows
   };
-  // Rows [a, b) of K or V as f32 rows, in place or packed on first use.
-  const float* KeyRows(Block& block, int64_t a, ptrdiff_t* row_stride);
-  const float* ValueRows(Block& block, int64_t a, ptrdiff_t* row_stride);
+  // Rows [a, b) of K or V, in place or packed (as f32 rows) on first use:
+  // f32 rows, or 16-bit rows of the caller's type where k_wide_ / v_wide_.
+  const void* KeyRows(Block& block, int64_t a, ptrdiff_t* row_stride);
+  const void* ValueRows(Block& block, int64_t a, ptrdiff_t* row_stride);
   TileMasks BuildMasks(size_t tile, int64_t a, size_t num_keys,
                        bool range_masked);
   void ProcessTile(Block& block, size_t tile);
+  // ProcessTile with K rows of TK and V rows of TV.
+  template <class TK>
+  void ProcessTileKeys(Block& block, size_t tile, int64_t a, size_t num_keys,
+                       bool range_masked, const TK* k_rows,
+                       ptrdiff_t k_row_stride, const void* v_rows,
+                       ptrdiff_t v_row_stride);
+  template <class TK, class TV>
+  void ProcessTileRows(Block& block, size_t tile, int64_t a, size_t num_keys,
+                       bool range_masked, const TK* k_rows,
+                       ptrdiff_t k_row_stride, const TV* v_rows,
+                       ptrdiff_t v_row_stride);
   // Every key block of the task into o_acc_, row_max_, row_sum_, seen_.
   void Accumulate();
   // O = O·alpha + P·V for one tile (prefetching V when decoding).
-  template <bool kSkipZeros>
-  void PvForTile(const float* v_rows, ptrdiff_t v_row_stride, size_t vvecs,
+  template <bool kSkipZeros, class TV>
+  void PvForTile(const TV* v_rows, ptrdiff_t v_row_stride, size_t vvecs,
                  size_t row0, size_t tile_rows, size_t num_keys, float* o_tile);
   void WriteRows();
 
@@ -377,6 +424,8 @@ class TaskRunner {
   const int64_t keys_per_block_;
   const size_t bc_;
   const size_t q_tile_floats_;
+  // K / V rows read in place as 16-bit and widened in registers (decoding).
+  const bool k_wide_, v_wide_;
   const bool k_in_place_, v_in_place_, has_mask_;
   // A mask that is the same for every row of the task: one scalar per key.
   const bool mask_per_key_;
@@ -416,10 +465,13 @@ TaskRunner::TaskRunner(const Problem& p, const Task& t)
       bc_(static_cast<size_t>(keys_per_block_)),
       q_tile_floats_(dot_form_ ? rt_ * dim_padded_
                                : rt_ * RoundUp(dim_, kPairedQueries ? 2 : 1)),
-      k_in_place_(p.k_type == ElemType::kF32 && p.k_strides[3] == 1 &&
-                  (!dot_form_ || dim_ % lanes_ == 0)),
-      v_in_place_(p.v_type == ElemType::kF32 && p.v_strides[3] == 1 &&
-                  vdim_ % lanes_ == 0),
+      k_wide_(KeysWidenedInPlace()),
+      v_wide_(ValuesWidenedInPlace()),
+      k_in_place_(k_wide_ ||
+                  (p.k_type == ElemType::kF32 && p.k_strides[3] == 1 &&
+                   (!dot_form_ || dim_ % lanes_ == 0))),
+      v_in_place_(v_wide_ || (p.v_type == ElemType::kF32 &&
+                              p.v_strides[3] == 1 && vdim_ % lanes_ == 0)),
       has_mask_(p.mask_kind != MaskKind::kNone),
       mask_per_key_(has_mask_ && p.mask_strides[1] == 0 &&
                     p.mask_strides[2] == 0),
@@ -556,11 +608,12 @@ void TaskRunner::ComputeVisibleRanges() {
   }
 }
 
-const float* TaskRunner::KeyRows(Block& block, int64_t a,
-                                 ptrdiff_t* row_stride) {
+const void* TaskRunner::KeyRows(Block& block, int64_t a,
+                                ptrdiff_t* row_stride) {
   if (k_in_place_) {
     *row_stride = static_cast<ptrdiff_t>(p_.k_strides[2]);
-    return static_cast<const float*>(p_.k) + k_head_ + a * p_.k_strides[2];
+    return static_cast<const char*>(p_.k) +
+           (k_head_ + a * p_.k_strides[2]) * (k_wide_ ? 2 : 4);
   }
   const size_t packed_stride = dot_form_ ? dim_padded_ : dim_;
   *row_stride = static_cast<ptrdiff_t>(packed_stride);
@@ -574,11 +627,12 @@ const float* TaskRunner::KeyRows(Block& block, int64_t a,
   return k_pack_ + static_cast<size_t>(a - block.j0) * packed_stride;
 }
 
-const float* TaskRunner::ValueRows(Block& block, int64_t a,
-                                   ptrdiff_t* row_stride) {
+const void* TaskRunner::ValueRows(Block& block, int64_t a,
+                                  ptrdiff_t* row_stride) {
   if (v_in_place_) {
     *row_stride = static_cast<ptrdiff_t>(p_.v_strides[2]);
-    return static_cast<const float*>(p_.v) + v_head_ + a * p_.v_strides[2];
+    return static_cast<const char*>(p_.v) +
+           (v_head_ + a * p_.v_strides[2]) * (v_wide_ ? 2 : 4);
   }
   *row_stride = static_cast<ptrdiff_t>(vdim_padded_);
   if (!block.v_packed) {
@@ -657,12 +711,52 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   if (a >= b) return;  // the whole tile is blind to this block
   const size_t num_keys = static_cast<size_t>(b - a);
   const bool range_masked = !(range.max_first <= a && range.min_last >= b - 1);
-  const size_t row0 = tile * rt_;
-  const size_t tile_rows = std::min(rt_, rows_ - row0);
 
   ptrdiff_t k_row_stride, v_row_stride;
-  const float* k_rows = KeyRows(block, a, &k_row_stride);
-  const float* v_rows = ValueRows(block, a, &v_row_stride);
+  const void* k_rows = KeyRows(block, a, &k_row_stride);
+  const void* v_rows = ValueRows(block, a, &v_row_stride);
+  if (!k_wide_) {
+    ProcessTileKeys(block, tile, a, num_keys, range_masked,
+                    static_cast<const float*>(k_rows), k_row_stride, v_rows,
+                    v_row_stride);
+  } else if (p_.k_type == ElemType::kBF16) {
+    ProcessTileKeys(block, tile, a, num_keys, range_masked,
+                    static_cast<const hwy::bfloat16_t*>(k_rows), k_row_stride,
+                    v_rows, v_row_stride);
+  } else {
+    ProcessTileKeys(block, tile, a, num_keys, range_masked,
+                    static_cast<const F16Rows*>(k_rows), k_row_stride, v_rows,
+                    v_row_stride);
+  }
+}
+
+template <class TK>
+void TaskRunner::ProcessTileKeys(Block& block, size_t tile, int64_t a,
+                                 size_t num_keys, bool range_masked,
+                                 const TK* k_rows, ptrdiff_t k_row_stride,
+                                 const void* v_rows, ptrdiff_t v_row_stride) {
+  if (!v_wide_) {
+    ProcessTileRows(block, tile, a, num_keys, range_masked, k_rows,
+                    k_row_stride, static_cast<const float*>(v_rows),
+                    v_row_stride);
+  } else if (p_.v_type == ElemType::kBF16) {
+    ProcessTileRows(block, tile, a, num_keys, range_masked, k_rows,
+                    k_row_stride, static_cast<const hwy::bfloat16_t*>(v_rows),
+                    v_row_stride);
+  } else {
+    ProcessTileRows(block, tile, a, num_keys, range_masked, k_rows,
+                    k_row_stride, static_cast<const F16Rows*>(v_rows),
+                    v_row_stride);
+  }
+}
+
+template <class TK, class TV>
+void TaskRunner::ProcessTileRows(Block& block, size_t tile, int64_t a,
+                                 size_t num_keys, bool range_masked,
+                                 const TK* k_rows, ptrdiff_t k_row_stride,
+                                 const TV* v_rows, ptrdiff_t v_row_stride) {
+  const size_t row0 = tile * rt_;
+  const size_t tile_rows = std::min(rt_, rows_ - row0);
   // The first tile to reach a block takes its K and V from L3 or memory (the
   // others find them in L2): its Q·Kᵀ step prefetches both (the dot form: K
   // ahead of itself, and the first V rows while it finishes). AVX-512
@@ -673,9 +767,9 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   const auto reach = [&](bool in_place) {
     return static_cast<size_t>((in_place ? t_.kv_end : block.j1) - a);
   };
-  const RowStream ahead[2] = {
-      {k_rows, k_row_stride, dim_, reach(k_in_place_)},
-      {v_rows, v_row_stride, vdim_, reach(v_in_place_)}};
+  const RowStreamOf<TK> k_ahead{k_rows, k_row_stride, dim_, reach(k_in_place_)};
+  const RowStreamOf<TV> v_ahead{v_rows, v_row_stride, vdim_,
+                                reach(v_in_place_)};
   const size_t num_ahead = block.fetched ? 0 : 2;
   block.fetched = true;
   // A task's last tile may be partial (T2048 at 48 rows a tile: 128 rows
@@ -707,8 +801,9 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   // with it, and AVX-512's 1-4 rows within the noise.
   const bool values_early = dot_form_ && !WidePvTiles(tile_rows);
   QkForTile(d_, dot_form_, tile_vecs, q_pack_ + tile * q_tile_floats_, rt_,
-            tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys, ahead,
-            num_ahead, values_early, s_tile_, fused_max ? s_max_ : nullptr);
+            tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys,
+            k_ahead, v_ahead, num_ahead, values_early, s_tile_,
+            fused_max ? s_max_ : nullptr);
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
   OnlineSoftmaxTile(d_, s_tile_, rt_, width, num_keys, masks,
                     fused_max ? s_max_ : nullptr, weight_bias_, row_max_ + row0,
@@ -736,12 +831,13 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   }
 }
 
-template <bool kSkipZeros>
-void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
+template <bool kSkipZeros, class TV>
+void TaskRunner::PvForTile(const TV* v_rows, ptrdiff_t v_row_stride,
                            size_t vvecs, size_t row0, size_t tile_rows,
                            size_t num_keys, float* o_tile) {
   size_t c = 0;
-  if (WidePvTiles(tile_rows)) {
+  const bool wide = WidePvTiles(tile_rows);
+  if (wide) {
     // Decoding: V rows in chunks of kPvWideVecs vectors, each in one pass
     // (tiles of more than 2 x kPvWideRows rows would read V three times).
     for (; c + kPvWideVecs <= vvecs; c += kPvWideVecs) {
@@ -750,28 +846,35 @@ void TaskRunner::PvForTile(const float* v_rows, ptrdiff_t v_row_stride,
           v_row_stride, alpha_ + row0, o_tile + c * lanes_, vdim_padded_);
     }
     if (c == vvecs) return;
-  } else if (dot_form_ && tile_rows <= static_cast<size_t>(kPvTallRows)) {
-    // Decoding tiles too tall for the wide tiles: all rows in one tile, V in
-    // column chunks (8 rows at D128 on AVX-512, where 6 + 2-row tiles in
-    // 4-vector chunks ran 8-query decoding at 125-132 GFLOP/s from L3;
-    // 8 x 3: 140-151). kPvTallRows is 0 where there is no such tile.
-    if constexpr (kPvTallRows > 0) {
-      PvBlock<kPvTallRows, kPvTallVecs, kSkipZeros, true>(
+  }
+  if constexpr (!std::is_same_v<TV, float>) {
+    // 16-bit V is read in place only where the wide tiles take every
+    // column (ValuesWidenedInPlace).
+    HWY_ASSERT(false);
+  } else {
+    if (!wide && dot_form_ && tile_rows <= static_cast<size_t>(kPvTallRows)) {
+      // Decoding tiles too tall for the wide tiles: all rows in one tile, V
+      // in column chunks (8 rows at D128 on AVX-512, where 6 + 2-row tiles
+      // in 4-vector chunks ran 8-query decoding at 125-132 GFLOP/s from L3;
+      // 8 x 3: 140-151). kPvTallRows is 0 where there is no such tile.
+      if constexpr (kPvTallRows > 0) {
+        PvBlock<kPvTallRows, kPvTallVecs, kSkipZeros, true>(
+            d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
+            alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
+      }
+      return;
+    }
+    // The remaining columns (all of them for prefill) in narrower tiles.
+    if (StreamsKeysAndValues()) {
+      PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
+          d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
+          v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
+          vdim_padded_, pv_wide_);
+    } else {
+      PvBlock<kPvRows, kPvVecs, kSkipZeros, false>(
           d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
           alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
     }
-    return;
-  }
-  // The remaining columns (all of them for prefill) in narrower tiles.
-  if (StreamsKeysAndValues()) {
-    PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
-        d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
-        v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
-        vdim_padded_, pv_wide_);
-  } else {
-    PvBlock<kPvRows, kPvVecs, kSkipZeros, false>(
-        d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
-        alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
   }
 }
 

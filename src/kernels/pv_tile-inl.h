@@ -18,6 +18,7 @@
 
 #include <algorithm>
 
+#include "src/kernels/load_wide-inl.h"
 #include "src/kernels/row_stream.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -95,7 +96,7 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
     const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
     if constexpr (kPrefetch) {
-      PrefetchFloats(
+      PrefetchElems(
           vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride,
           prefetch_floats);
     }
@@ -281,9 +282,10 @@ HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
 // kMemRows: more rows, kRows .. kRows + kMemRows - 1, each accumulated in
 // its O row in memory (L1) rather than in registers, so that all the rows
 // read each V row once.
-template <int kRows, int kVecs, bool kSkipZeros, int kMemRows = 0, class D>
+template <int kRows, int kVecs, bool kSkipZeros, int kMemRows = 0, class D,
+          class T>
 HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
-                           size_t num_keys, const float* HWY_RESTRICT v,
+                           size_t num_keys, const T* HWY_RESTRICT v,
                            ptrdiff_t v_row_stride,
                            const float* HWY_RESTRICT alpha,
                            float* HWY_RESTRICT o, size_t o_row_stride) {
@@ -328,9 +330,9 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
 #undef SDPA_PVW_LOAD_ROW
 #undef SDPA_PVW_LOAD
   for (size_t j = 0; j < num_keys; ++j) {
-    const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
+    const T* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
-    PrefetchFloats(
+    PrefetchElems(
         vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride,
         kVecs * N);
     const V b0 = hn::Set(d, pj[0]);
@@ -350,7 +352,7 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
     }
 #define SDPA_PVW_COLUMN(c)                                                     \
   if constexpr (kVecs > c) {                                                   \
-    const V vc = hn::LoadU(d, vj + c * N);                                     \
+    const V vc = LoadWide(d, vj + c * N);                                      \
     if (use0) a0##c = hn::MulAdd(b0, vc, a0##c);                               \
     if constexpr (kRows > 1) {                                                 \
       if (use1) a1##c = hn::MulAdd(b1, vc, a1##c);                             \
@@ -396,11 +398,12 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
 #undef SDPA_PVW_STORE
 }
 
-// Rows [0, rows) in tiles of at most kRows; one column chunk of kVecs.
-template <int kRows, int kVecs, bool kSkipZeros, class D>
+// Rows [0, rows) in tiles of at most kRows; one column chunk of kVecs. V
+// rows may be f32 or 16-bit (T, read in place and widened).
+template <int kRows, int kVecs, bool kSkipZeros, class D, class T>
 HWY_INLINE void PvWideRows(D d, const float* HWY_RESTRICT p, size_t rt,
                            size_t rows, size_t num_keys,
-                           const float* HWY_RESTRICT v, ptrdiff_t v_row_stride,
+                           const T* HWY_RESTRICT v, ptrdiff_t v_row_stride,
                            const float* HWY_RESTRICT alpha,
                            float* HWY_RESTRICT o, size_t o_row_stride) {
   size_t r = 0;

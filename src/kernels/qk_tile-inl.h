@@ -26,6 +26,7 @@
 
 #include <algorithm>
 
+#include "src/kernels/load_wide-inl.h"
 #include "src/kernels/qk_pair_tile-inl.h"
 #include "src/kernels/row_stream.h"
 #include "src/kernels/score_max-inl.h"
@@ -183,7 +184,7 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
         d, qt, rt, dim, k + static_cast<ptrdiff_t>(kk) * k_row_stride,
         k_row_stride, s + kk * rt, s_max, ahead, streams, ahead_row);
     for (size_t i = 0; i < streams; ++i) {
-      PrefetchRowSpan(ahead[i], ahead_row, kKeys, past_dim, ahead[i].floats);
+      PrefetchRowSpan(ahead[i], ahead_row, kKeys, past_dim, ahead[i].elems);
     }
   }
   for (; kk < num_keys; ++kk) {
@@ -234,11 +235,13 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
 // rows are also fetched into L2 while the keys are scored, one row every
 // second key, for a P·V step with more work per row than memory time (see
 // `values_early` in TaskRunner::ProcessTile).
-template <class D>
+// K rows may be f32 or 16-bit (TK, read in place and widened), as may the
+// `then` rows (TV).
+template <class D, class TK, class TV>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
-                           size_t dim_padded, const float* HWY_RESTRICT k,
+                           size_t dim_padded, const TK* HWY_RESTRICT k,
                            ptrdiff_t k_row_stride, size_t num_keys,
-                           size_t k_reach, const RowStream* then,
+                           size_t k_reach, const RowStreamOf<TV>* then,
                            size_t then_rows, bool then_half_early,
                            float* HWY_RESTRICT s, size_t rt) {
   using V = hn::Vec<D>;
@@ -248,11 +251,10 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
   // stream four or eight K rows at once: GQA 32:8 34 / 27 -> 40 GB/s, MHA
   // and AVX2 unchanged within the noise.
   for (size_t kk = 0; kk < num_keys; ++kk) {
-    const float* HWY_RESTRICT kr =
-        k + static_cast<ptrdiff_t>(kk) * k_row_stride;
+    const TK* HWY_RESTRICT kr = k + static_cast<ptrdiff_t>(kk) * k_row_stride;
     if (kk + kPrefetchKeys < k_reach) {
-      PrefetchFloats(kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride,
-                     dim_padded);
+      PrefetchElems(kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride,
+                    dim_padded);
     }
     if (then != nullptr && kk + then_rows >= num_keys) {
       const size_t row = kk + then_rows - num_keys;
@@ -274,8 +276,8 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
       V b0 = a0, b1 = a0, b2 = a0, b3 = a0;
       size_t e = 0;
       for (; e + 2 * N <= dim_padded; e += 2 * N) {
-        const V k0 = hn::LoadU(d, kr + e);
-        const V k1 = hn::LoadU(d, kr + e + N);
+        const V k0 = LoadWide(d, kr + e);
+        const V k1 = LoadWide(d, kr + e + N);
         a0 = hn::MulAdd(hn::Load(d, q0 + e), k0, a0);
         b0 = hn::MulAdd(hn::Load(d, q0 + e + N), k1, b0);
         a1 = hn::MulAdd(hn::Load(d, q1 + e), k0, a1);
@@ -286,7 +288,7 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
         b3 = hn::MulAdd(hn::Load(d, q3 + e + N), k1, b3);
       }
       if (e < dim_padded) {
-        const V k0 = hn::LoadU(d, kr + e);
+        const V k0 = LoadWide(d, kr + e);
         a0 = hn::MulAdd(hn::Load(d, q0 + e), k0, a0);
         a1 = hn::MulAdd(hn::Load(d, q1 + e), k0, a1);
         a2 = hn::MulAdd(hn::Load(d, q2 + e), k0, a2);
@@ -301,15 +303,15 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
       V a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
       size_t e = 0;
       for (; e + 4 * N <= dim_padded; e += 4 * N) {
-        a0 = hn::MulAdd(hn::Load(d, qr + e), hn::LoadU(d, kr + e), a0);
-        a1 = hn::MulAdd(hn::Load(d, qr + e + N), hn::LoadU(d, kr + e + N), a1);
+        a0 = hn::MulAdd(hn::Load(d, qr + e), LoadWide(d, kr + e), a0);
+        a1 = hn::MulAdd(hn::Load(d, qr + e + N), LoadWide(d, kr + e + N), a1);
         a2 = hn::MulAdd(hn::Load(d, qr + e + 2 * N),
-                        hn::LoadU(d, kr + e + 2 * N), a2);
+                        LoadWide(d, kr + e + 2 * N), a2);
         a3 = hn::MulAdd(hn::Load(d, qr + e + 3 * N),
-                        hn::LoadU(d, kr + e + 3 * N), a3);
+                        LoadWide(d, kr + e + 3 * N), a3);
       }
       for (; e < dim_padded; e += N) {
-        a0 = hn::MulAdd(hn::Load(d, qr + e), hn::LoadU(d, kr + e), a0);
+        a0 = hn::MulAdd(hn::Load(d, qr + e), LoadWide(d, kr + e), a0);
       }
       s[kk * rt + r] = hn::GetLane(
           hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));

@@ -11,16 +11,19 @@
 
 namespace sdpa {
 
-// Rows a kernel prefetches ahead of its reads: `floats` floats from each of
-// the rows at `rows` + i * stride (none where rows is null), i < count.
-// count may reach past the rows the kernel reads (the next key block, where
-// it is the caller's memory), so that block starts warm.
-struct RowStream {
-  const float* rows = nullptr;
+// Rows a kernel prefetches ahead of its reads: `elems` elements of T from
+// each of the rows at `rows` + i * stride (none where rows is null), i <
+// count. count may reach past the rows the kernel reads (the next key
+// block, where it is the caller's memory), so that block starts warm. T is
+// float, or a 16-bit type for K/V that decoding reads in place.
+template <class T>
+struct RowStreamOf {
+  const T* rows = nullptr;
   ptrdiff_t stride = 0;
-  size_t floats = 0;
+  size_t elems = 0;
   size_t count = 0;
 };
+using RowStream = RowStreamOf<float>;
 
 // Pointers to rows base + i * stride, i < kRows, for register tiles that
 // name each row (the rest of the array repeats base). Rows past kRows are
@@ -36,6 +39,8 @@ HWY_INLINE std::array<const float*, kMax> RowPointers(const float* base,
 }
 
 constexpr size_t kFloatsPerLine = 64 / sizeof(float);
+template <class T>
+constexpr size_t kElemsPerLine = 64 / sizeof(T);
 
 // HWY_INLINE (always inline), not `inline`: GCC 12 counts prefetches as free
 // of side effects, so a prefetch-only function it does not inline into the
@@ -45,8 +50,8 @@ constexpr size_t kFloatsPerLine = 64 / sizeof(float);
 // kToL2: into L2 only, for rows read after the current pass, which keeps L1
 // for its own rows (into L1 instead measured the same or up to 15% slower,
 // AVX-512 Tq8 decoding); otherwise into L1.
-template <bool kToL2 = false>
-HWY_INLINE void PrefetchLine(const float* p) {
+template <bool kToL2 = false, class T>
+HWY_INLINE void PrefetchLine(const T* p) {
 #if defined(__GNUC__) || defined(__clang__)
   if constexpr (kToL2) {
     __builtin_prefetch(p, /*rw=*/0, /*locality=*/2);
@@ -56,25 +61,25 @@ HWY_INLINE void PrefetchLine(const float* p) {
   hwy::Prefetch(p);
 }
 
-// The cache lines of floats [0, floats) from p (p at a line boundary, or
+// The cache lines of elements [0, elems) from p (p at a line boundary, or
 // its first line counted from p).
-template <bool kToL2 = false>
-HWY_INLINE void PrefetchFloats(const float* p, size_t floats) {
-  for (size_t e = 0; e < floats; e += kFloatsPerLine) {
+template <bool kToL2 = false, class T>
+HWY_INLINE void PrefetchElems(const T* p, size_t elems) {
+  for (size_t e = 0; e < elems; e += kElemsPerLine<T>) {
     PrefetchLine<kToL2>(p + e);
   }
 }
 
-// The cache lines holding floats [begin, end) (clipped to stream.floats) of
-// rows [first, first + count) of `stream`; begin is a multiple of
-// kFloatsPerLine.
-template <bool kToL2 = false>
-HWY_INLINE void PrefetchRowSpan(const RowStream& stream, size_t first,
+// The cache lines holding elements [begin, end) (clipped to stream.elems)
+// of rows [first, first + count) of `stream`; begin is a multiple of
+// kElemsPerLine<T>.
+template <bool kToL2 = false, class T>
+HWY_INLINE void PrefetchRowSpan(const RowStreamOf<T>& stream, size_t first,
                                 size_t count, size_t begin, size_t end) {
-  if (end > stream.floats) end = stream.floats;
+  if (end > stream.elems) end = stream.elems;
   if (end <= begin) return;
   for (size_t i = first; i < first + count; ++i) {
-    PrefetchFloats<kToL2>(
+    PrefetchElems<kToL2>(
         stream.rows + static_cast<ptrdiff_t>(i) * stream.stride + begin,
         end - begin);
   }
@@ -85,7 +90,7 @@ HWY_INLINE void PrefetchRowSpan(const RowStream& stream, size_t first,
 // row at a time, for kernels that spread their prefetches over a loop.
 HWY_INLINE void PrefetchRowsLine(const RowStream& stream, size_t first,
                                  size_t count, size_t e) {
-  if (e >= stream.floats) return;
+  if (e >= stream.elems) return;
   const float* p =
       stream.rows + static_cast<ptrdiff_t>(first) * stream.stride + e;
   for (size_t i = 0; i < count; ++i) {
@@ -94,10 +99,10 @@ HWY_INLINE void PrefetchRowsLine(const RowStream& stream, size_t first,
 }
 
 // Every cache line of rows [first, first + count) of `stream`.
-template <bool kToL2 = false>
-HWY_INLINE void PrefetchRows(const RowStream& stream, size_t first,
+template <bool kToL2 = false, class T>
+HWY_INLINE void PrefetchRows(const RowStreamOf<T>& stream, size_t first,
                              size_t count) {
-  PrefetchRowSpan<kToL2>(stream, first, count, 0, stream.floats);
+  PrefetchRowSpan<kToL2>(stream, first, count, 0, stream.elems);
 }
 
 }  // namespace sdpa

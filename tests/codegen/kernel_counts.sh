@@ -1,5 +1,6 @@
 # Sourced by the codegen checks: counts instructions in each x86 target's
-# Q·Kᵀ + softmax (ProcessTile) and P·V (PvForTile) functions of a library.
+# Q·Kᵀ + softmax (ProcessTileRows<TK,TV>) and P·V (PvForTile<kSkipZeros,TV>)
+# functions of a library, named without spaces (ProcessTileRows<float,float>).
 
 # kernel_counts LIBRARY REGEX: "TARGET::TaskRunner::FUNCTION COUNT" lines,
 # COUNT the instructions matching the awk REGEX.
@@ -9,8 +10,10 @@ kernel_counts() {
     $0 ~ re { n[fn]++ }
     END {
       for (f in n) {
-        if (match(f, /sdpa::N_[A-Z0-9_]+::TaskRunner::(ProcessTile|PvForTile<(false|true)>)/)) {
-          print substr(f, RSTART + 8, RLENGTH - 8), n[f]
+        if (match(f, /sdpa::N_[A-Z0-9_]+::TaskRunner::(ProcessTileRows|PvForTile)<[^>(]*>/)) {
+          name = substr(f, RSTART + 8, RLENGTH - 8)
+          gsub(/ /, "", name)
+          print name, n[f]
         }
       }
     }'
