@@ -362,17 +362,17 @@ class TaskRunner {
   bool WidePvTiles(size_t tile_rows) const {
     return dot_form_ && tile_rows <= 2 * kPvWideRows;
   }
-  // Decoding reads each K/V byte once, so 16-bit K (and V, where the wide
-  // P·V tiles take every column) is read in place and widened in registers
-  // rather than packed into f32 rows first, which cost a pass over memory
-  // and one over L2 for every block.
+  // Decoding reads each K/V byte once, so 16-bit K and V rows (unit element
+  // stride, a whole number of vectors) are read in place and widened in
+  // registers rather than packed into f32 rows first, which cost a pass
+  // over memory and one over L2 for every block.
   bool KeysWidenedInPlace() const {
     return dot_form_ && WidenedInPlace(p_.k_type) && p_.k_strides[3] == 1 &&
            dim_ % lanes_ == 0;
   }
   bool ValuesWidenedInPlace() const {
     return dot_form_ && WidenedInPlace(p_.v_type) && p_.v_strides[3] == 1 &&
-           vdim_ % (kPvWideVecs * lanes_) == 0 && WidePvTiles(rows_);
+           vdim_ % lanes_ == 0;
   }
   void CarveScratch();
   void PackQueries();
@@ -847,34 +847,30 @@ void TaskRunner::PvForTile(const TV* v_rows, ptrdiff_t v_row_stride,
     }
     if (c == vvecs) return;
   }
-  if constexpr (!std::is_same_v<TV, float>) {
-    // 16-bit V is read in place only where the wide tiles take every
-    // column (ValuesWidenedInPlace).
-    HWY_ASSERT(false);
-  } else {
-    if (!wide && dot_form_ && tile_rows <= static_cast<size_t>(kPvTallRows)) {
-      // Decoding tiles too tall for the wide tiles: all rows in one tile, V
-      // in column chunks (8 rows at D128 on AVX-512, where 6 + 2-row tiles
-      // in 4-vector chunks ran 8-query decoding at 125-132 GFLOP/s from L3;
-      // 8 x 3: 140-151). kPvTallRows is 0 where there is no such tile.
-      if constexpr (kPvTallRows > 0) {
-        PvBlock<kPvTallRows, kPvTallVecs, kSkipZeros, true>(
-            d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
-            alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
-      }
-      return;
-    }
-    // The remaining columns (all of them for prefill) in narrower tiles.
-    if (StreamsKeysAndValues()) {
-      PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
-          d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
-          v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
-          vdim_padded_, pv_wide_);
-    } else {
-      PvBlock<kPvRows, kPvVecs, kSkipZeros, false>(
+  if (!wide && dot_form_ && tile_rows <= static_cast<size_t>(kPvTallRows)) {
+    // Decoding tiles too tall for the wide tiles: all rows in one tile, V
+    // in column chunks (8 rows at D128 on AVX-512, where 6 + 2-row tiles in
+    // 4-vector chunks ran 8-query decoding at 125-132 GFLOP/s from L3;
+    // 8 x 3: 140-151). kPvTallRows is 0 where there is no such tile.
+    if constexpr (kPvTallRows > 0) {
+      PvBlock<kPvTallRows, kPvTallVecs, kSkipZeros, true>(
           d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
           alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
     }
+    return;
+  }
+  // The remaining columns (all of them for prefill) in narrower tiles.
+  if (StreamsKeysAndValues()) {
+    PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
+        d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
+        v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
+        vdim_padded_, pv_wide_);
+  } else if constexpr (std::is_same_v<TV, float>) {
+    PvBlock<kPvRows, kPvVecs, kSkipZeros, false>(
+        d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
+        alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
+  } else {
+    HWY_ASSERT(false);  // 16-bit V is read in place by decoding (one tile)
   }
 }
 

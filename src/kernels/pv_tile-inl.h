@@ -59,9 +59,9 @@ HWY_INLINE bool IsNegativeZero(float x) {
 }
 
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
-          class D>
+          class D, class T>
 HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
-                       size_t num_keys, const float* HWY_RESTRICT v,
+                       size_t num_keys, const T* HWY_RESTRICT v,
                        ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
                        float* HWY_RESTRICT o, size_t o_row_stride,
                        size_t prefetch_floats) {
@@ -93,17 +93,17 @@ HWY_INLINE void PvTile(D d, const float* HWY_RESTRICT p, size_t rt,
   SDPA_PV_LOAD(7)
 #undef SDPA_PV_LOAD
   for (size_t j = 0; j < num_keys; ++j) {
-    const float* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
+    const T* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
     if constexpr (kPrefetch) {
       PrefetchElems(
           vj + static_cast<ptrdiff_t>(kPrefetchValueRows) * v_row_stride,
           prefetch_floats);
     }
-    const V v0 = hn::LoadU(d, vj);
-    const V v1 = kVecs > 1 ? hn::LoadU(d, vj + N) : v0;
-    const V v2 = kVecs > 2 ? hn::LoadU(d, vj + 2 * N) : v0;
-    const V v3 = kVecs > 3 ? hn::LoadU(d, vj + 3 * N) : v0;
+    const V v0 = LoadWide(d, vj);
+    const V v1 = kVecs > 1 ? LoadWide(d, vj + N) : v0;
+    const V v2 = kVecs > 2 ? LoadWide(d, vj + 2 * N) : v0;
+    const V v3 = kVecs > 3 ? LoadWide(d, vj + 3 * N) : v0;
 #define SDPA_PV_ACC(r, c) a##r##c = hn::MulAdd(b, v##c, a##r##c);
 #define SDPA_PV_STEP(r)                                                    \
   if constexpr (kRows > r) {                                               \
@@ -164,9 +164,9 @@ HWY_INLINE size_t FirstTileRows(size_t rows, size_t max_rows) {
 // Rows [0, rows), one column chunk of exactly kVecs vectors, in tiles of
 // FirstTileRows sizes.
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
-          class D>
+          class D, class T>
 HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
-                       size_t num_keys, const float* HWY_RESTRICT v,
+                       size_t num_keys, const T* HWY_RESTRICT v,
                        ptrdiff_t v_row_stride, const float* HWY_RESTRICT alpha,
                        float* HWY_RESTRICT o, size_t o_row_stride,
                        size_t prefetch_floats) {
@@ -198,11 +198,11 @@ HWY_INLINE void PvRows(D d, const float* HWY_RESTRICT p, size_t rt, size_t rows,
 // Every column chunk for rows [0, rows): kVecs vectors, then one of 2 where
 // at least 2 remain (and kVecs > 2), then single ones.
 template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, bool kExpanded,
-          class D>
+          class D, class T>
 HWY_INLINE void PvColumns(D d, const float* HWY_RESTRICT p, size_t rt,
-                          size_t rows, size_t num_keys,
-                          const float* HWY_RESTRICT v, ptrdiff_t v_row_stride,
-                          size_t num_vecs, const float* HWY_RESTRICT alpha,
+                          size_t rows, size_t num_keys, const T* HWY_RESTRICT v,
+                          ptrdiff_t v_row_stride, size_t num_vecs,
+                          const float* HWY_RESTRICT alpha,
                           float* HWY_RESTRICT o, size_t o_row_stride) {
   const size_t N = hn::Lanes(d);
   // Floats of each V row to prefetch for a chunk of `vecs` at column c: the
@@ -239,14 +239,15 @@ size_t PvBlockScratch(D d, size_t max_keys) {
 
 // The whole update for `rows` rows and num_vecs vector columns. `wide`
 // (PvBlockScratch floats, vector-aligned) holds the expanded weights of one
-// row group where kExpandWeights.
-template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D>
+// row group where kExpandWeights. V rows may be f32 or 16-bit (T, read in
+// place and widened; decoding).
+template <int kRows, int kVecs, bool kSkipZeros, bool kPrefetch, class D,
+          class T>
 HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
-                        size_t rows, size_t num_keys,
-                        const float* HWY_RESTRICT v, ptrdiff_t v_row_stride,
-                        size_t num_vecs, const float* HWY_RESTRICT alpha,
-                        float* HWY_RESTRICT o, size_t o_row_stride,
-                        float* HWY_RESTRICT wide) {
+                        size_t rows, size_t num_keys, const T* HWY_RESTRICT v,
+                        ptrdiff_t v_row_stride, size_t num_vecs,
+                        const float* HWY_RESTRICT alpha, float* HWY_RESTRICT o,
+                        size_t o_row_stride, float* HWY_RESTRICT wide) {
   if constexpr (!kExpandWeights) {
     (void)wide;
     PvColumns<kRows, kVecs, kSkipZeros, kPrefetch, false>(
