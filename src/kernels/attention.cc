@@ -134,7 +134,7 @@ void PackRows(D d, const void* base, ElemType type, int64_t first,
   // straight from memory, one row after the other, and the hardware
   // prefetchers alone left F16 K/V decoding (AVX-512, H32 Tq1 Tk4096, one
   // thread) at 5.2-5.5 ms a call; 32 rows (8 KiB) ahead, 4.2 (8 rows: 4.8-5.0).
-  const size_t elem_bytes = type == ElemType::kF32 ? 4 : 2;
+  const size_t elem_bytes = ElemBytes(type);
   const size_t row_bytes = std::max<size_t>(dim * elem_bytes, 1);
   const size_t ahead_rows = (8192 + row_bytes - 1) / row_bytes;
   for (size_t r = 0; r < count; ++r) {
@@ -331,6 +331,19 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
 using F16Rows =
     std::conditional_t<kHardwareF16, hwy::float16_t, hwy::bfloat16_t>;
 
+// f(rows as a typed pointer): f32 rows, or where `widened`, 16-bit rows of
+// `type` read in place.
+template <class F>
+void WithTypedRows(bool widened, ElemType type, const void* rows, F&& f) {
+  if (!widened) {
+    f(static_cast<const float*>(rows));
+  } else if (type == ElemType::kBF16) {
+    f(static_cast<const hwy::bfloat16_t*>(rows));
+  } else {
+    f(static_cast<const F16Rows*>(rows));
+  }
+}
+
 // Whether 16-bit K or V rows of `type` can be read in place (and widened in
 // registers) rather than packed: BF16 everywhere, F16 where the hardware
 // widens it (kHardwareF16).
@@ -393,11 +406,6 @@ class TaskRunner {
                        bool range_masked);
   void ProcessTile(Block& block, size_t tile);
   // ProcessTile with K rows of TK and V rows of TV.
-  template <class TK>
-  void ProcessTileKeys(Block& block, size_t tile, int64_t a, size_t num_keys,
-                       bool range_masked, const TK* k_rows,
-                       ptrdiff_t k_row_stride, const void* v_rows,
-                       ptrdiff_t v_row_stride);
   template <class TK, class TV>
   void ProcessTileRows(Block& block, size_t tile, int64_t a, size_t num_keys,
                        bool range_masked, const TK* k_rows,
@@ -613,7 +621,8 @@ const void* TaskRunner::KeyRows(Block& block, int64_t a,
   if (k_in_place_) {
     *row_stride = static_cast<ptrdiff_t>(p_.k_strides[2]);
     return static_cast<const char*>(p_.k) +
-           (k_head_ + a * p_.k_strides[2]) * (k_wide_ ? 2 : 4);
+           (k_head_ + a * p_.k_strides[2]) *
+               static_cast<int64_t>(ElemBytes(p_.k_type));
   }
   const size_t packed_stride = dot_form_ ? dim_padded_ : dim_;
   *row_stride = static_cast<ptrdiff_t>(packed_stride);
@@ -632,7 +641,8 @@ const void* TaskRunner::ValueRows(Block& block, int64_t a,
   if (v_in_place_) {
     *row_stride = static_cast<ptrdiff_t>(p_.v_strides[2]);
     return static_cast<const char*>(p_.v) +
-           (v_head_ + a * p_.v_strides[2]) * (v_wide_ ? 2 : 4);
+           (v_head_ + a * p_.v_strides[2]) *
+               static_cast<int64_t>(ElemBytes(p_.v_type));
   }
   *row_stride = static_cast<ptrdiff_t>(vdim_padded_);
   if (!block.v_packed) {
@@ -715,39 +725,12 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   ptrdiff_t k_row_stride, v_row_stride;
   const void* k_rows = KeyRows(block, a, &k_row_stride);
   const void* v_rows = ValueRows(block, a, &v_row_stride);
-  if (!k_wide_) {
-    ProcessTileKeys(block, tile, a, num_keys, range_masked,
-                    static_cast<const float*>(k_rows), k_row_stride, v_rows,
-                    v_row_stride);
-  } else if (p_.k_type == ElemType::kBF16) {
-    ProcessTileKeys(block, tile, a, num_keys, range_masked,
-                    static_cast<const hwy::bfloat16_t*>(k_rows), k_row_stride,
-                    v_rows, v_row_stride);
-  } else {
-    ProcessTileKeys(block, tile, a, num_keys, range_masked,
-                    static_cast<const F16Rows*>(k_rows), k_row_stride, v_rows,
-                    v_row_stride);
-  }
-}
-
-template <class TK>
-void TaskRunner::ProcessTileKeys(Block& block, size_t tile, int64_t a,
-                                 size_t num_keys, bool range_masked,
-                                 const TK* k_rows, ptrdiff_t k_row_stride,
-                                 const void* v_rows, ptrdiff_t v_row_stride) {
-  if (!v_wide_) {
-    ProcessTileRows(block, tile, a, num_keys, range_masked, k_rows,
-                    k_row_stride, static_cast<const float*>(v_rows),
-                    v_row_stride);
-  } else if (p_.v_type == ElemType::kBF16) {
-    ProcessTileRows(block, tile, a, num_keys, range_masked, k_rows,
-                    k_row_stride, static_cast<const hwy::bfloat16_t*>(v_rows),
-                    v_row_stride);
-  } else {
-    ProcessTileRows(block, tile, a, num_keys, range_masked, k_rows,
-                    k_row_stride, static_cast<const F16Rows*>(v_rows),
-                    v_row_stride);
-  }
+  WithTypedRows(k_wide_, p_.k_type, k_rows, [&](const auto* k_typed) {
+    WithTypedRows(v_wide_, p_.v_type, v_rows, [&](const auto* v_typed) {
+      ProcessTileRows(block, tile, a, num_keys, range_masked, k_typed,
+                      k_row_stride, v_typed, v_row_stride);
+    });
+  });
 }
 
 template <class TK, class TV>
