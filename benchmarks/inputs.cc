@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <vector>
@@ -27,10 +28,27 @@ void FillUniform(float* data, size_t count, uint64_t seed) {
   }
 }
 
-sdpa_tensor Bhsd(float* data, int64_t b, int64_t h, int64_t s, int64_t d) {
+// Rounds `values` to BF16 (to nearest even; they are finite) in place and
+// returns a buffer of the BF16 elements.
+FloatBuffer RoundToBf16(const FloatBuffer& values) {
+  FloatBuffer halves((values.size() + 1) / 2);
+  auto* out = reinterpret_cast<uint16_t*>(halves.data());
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &values.data()[i], sizeof(bits));
+    bits += 0x7FFFu + ((bits >> 16) & 1u);
+    out[i] = static_cast<uint16_t>(bits >> 16);
+    bits = static_cast<uint32_t>(out[i]) << 16;
+    std::memcpy(&values.data()[i], &bits, sizeof(bits));
+  }
+  return halves;
+}
+
+sdpa_tensor Bhsd(void* data, sdpa_dtype dtype, int64_t b, int64_t h, int64_t s,
+                 int64_t d) {
   sdpa_tensor t{};
   t.data = data;
-  t.dtype = SDPA_DTYPE_F32;
+  t.dtype = dtype;
   t.shape[0] = b;
   t.shape[1] = h;
   t.shape[2] = s;
@@ -43,7 +61,7 @@ sdpa_tensor Bhsd(float* data, int64_t b, int64_t h, int64_t s, int64_t d) {
 }
 
 bool SameDimensions(const Shape& a, const Shape& b) {
-  return a.batch == b.batch && a.q_heads == b.q_heads &&
+  return a.dtype == b.dtype && a.batch == b.batch && a.q_heads == b.q_heads &&
          a.kv_heads == b.kv_heads && a.q_len == b.q_len &&
          a.kv_len == b.kv_len && a.head_dim == b.head_dim &&
          a.value_dim == b.value_dim;
@@ -80,14 +98,20 @@ Inputs* InputsFor(const Shape& shape) {
   FillUniform(inputs->k.data(), inputs->k.size(), 2);
   FillUniform(inputs->v.data(), inputs->v.size(), 3);
   PoisonOutput(inputs.get());
-  inputs->q_tensor =
-      Bhsd(inputs->q.data(), s.batch, s.q_heads, s.q_len, s.head_dim);
+  float *q = inputs->q.data(), *k = inputs->k.data(), *v = inputs->v.data();
+  if (s.dtype == SDPA_DTYPE_BF16) {
+    inputs->q16 = RoundToBf16(inputs->q);
+    inputs->k16 = RoundToBf16(inputs->k);
+    inputs->v16 = RoundToBf16(inputs->v);
+    q = inputs->q16.data(), k = inputs->k16.data(), v = inputs->v16.data();
+  }
+  inputs->q_tensor = Bhsd(q, s.dtype, s.batch, s.q_heads, s.q_len, s.head_dim);
   inputs->k_tensor =
-      Bhsd(inputs->k.data(), s.batch, s.kv_heads, s.kv_len, s.head_dim);
+      Bhsd(k, s.dtype, s.batch, s.kv_heads, s.kv_len, s.head_dim);
   inputs->v_tensor =
-      Bhsd(inputs->v.data(), s.batch, s.kv_heads, s.kv_len, s.value_dim);
-  inputs->out_tensor =
-      Bhsd(inputs->out.data(), s.batch, s.q_heads, s.q_len, s.value_dim);
+      Bhsd(v, s.dtype, s.batch, s.kv_heads, s.kv_len, s.value_dim);
+  inputs->out_tensor = Bhsd(inputs->out.data(), SDPA_DTYPE_F32, s.batch,
+                            s.q_heads, s.q_len, s.value_dim);
   sdpa_attention_args& args = inputs->args;
   args = sdpa_attention_args{};
   args.struct_size = sizeof(sdpa_attention_args);

@@ -31,9 +31,12 @@ class FloatBuffer {
 
 // Q [B, Hq, Tq, Dk], K [B, Hkv, Tk, Dk], V [B, Hkv, Tk, Dv] and
 // out [B, Hq, Tq, Dv], contiguous BHSD, inputs uniform in [-1, 1).
+// For a BF16 shape the library reads q16, k16, v16 (BF16 elements, two to a
+// float slot) and q, k, v hold the same values widened, for the check.
 struct Inputs {
   Shape shape;
   FloatBuffer q, k, v, out;
+  FloatBuffer q16, k16, v16;
   sdpa_tensor q_tensor, k_tensor, v_tensor, out_tensor;
   sdpa_attention_args args;  // points at the tensors above; scale 1/sqrt(Dk)
 };

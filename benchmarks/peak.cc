@@ -107,7 +107,9 @@ std::atomic<float> g_sink{0.0f};
 // SCALAR is Highway's portable fallback (EMU128, or SCALAR on old builds).
 int64_t HwyTargetOf(uint64_t isa) {
   const int64_t compiled = hwy::SupportedTargets() & HWY_TARGETS;
-  const char* name = sdpa_isa_name(isa);
+  // AVX3_ZEN4 is AVX3 plus BF16 dot products (no Highway target of its
+  // own here): its f32 FMA peak is AVX3's, which its BF16 Q·Kᵀ may exceed.
+  const char* name = isa == SDPA_ISA_AVX3_ZEN4 ? "AVX3" : sdpa_isa_name(isa);
   if (std::strcmp(name, "SCALAR") == 0) {
     if (compiled & HWY_EMU128) return HWY_EMU128;
     if (compiled & HWY_SCALAR) return HWY_SCALAR;

@@ -22,7 +22,8 @@ std::string DimsName(int64_t head_dim, int64_t value_dim) {
 
 Shape MakeShape(int64_t q_heads, int64_t kv_heads, int64_t q_len,
                 int64_t kv_len, int64_t head_dim, int64_t value_dim,
-                sdpa_causal causal, bool decode) {
+                sdpa_causal causal, bool decode,
+                sdpa_dtype dtype = SDPA_DTYPE_F32) {
   Shape shape;
   shape.batch = 1;
   shape.q_heads = q_heads;
@@ -33,10 +34,12 @@ Shape MakeShape(int64_t q_heads, int64_t kv_heads, int64_t q_len,
   shape.value_dim = value_dim;
   shape.causal = causal;
   shape.decode = decode;
+  shape.dtype = dtype;
   shape.name = "B1_" + HeadsName(q_heads, kv_heads) + "_" +
                LengthsName(q_len, kv_len) + "_" + DimsName(head_dim, value_dim);
   if (causal == SDPA_CAUSAL_TOP_LEFT) shape.name += "_causal_tl";
   if (causal == SDPA_CAUSAL_BOTTOM_RIGHT) shape.name += "_causal_br";
+  if (dtype == SDPA_DTYPE_BF16) shape.name += "_bf16";
   return shape;
 }
 
@@ -72,6 +75,26 @@ std::vector<Shape> AllShapes() {
   for (int64_t tk : {4096, 32768}) {
     shapes.push_back(MakeShape(32, 8, 1, tk, 128, 128, SDPA_CAUSAL_NONE, true));
   }
+  // BF16 Q, K and V (a BF16 model or KV cache): prefill, where AVX3_ZEN4
+  // computes Q·Kᵀ on BF16 dot products, and decoding, which reads the
+  // 16-bit K/V rows in place.
+  constexpr sdpa_dtype kBf16 = SDPA_DTYPE_BF16;
+  for (int64_t t : {2048, 4096}) {
+    for (int64_t d : {64, 128}) {
+      shapes.push_back(
+          MakeShape(8, 8, t, t, d, d, SDPA_CAUSAL_NONE, false, kBf16));
+    }
+  }
+  shapes.push_back(MakeShape(8, 8, 2048, 2048, 128, 128, SDPA_CAUSAL_TOP_LEFT,
+                             false, kBf16));
+  shapes.push_back(
+      MakeShape(32, 8, 2048, 2048, 128, 128, SDPA_CAUSAL_NONE, false, kBf16));
+  for (int64_t tq : {1, 8}) {
+    shapes.push_back(
+        MakeShape(32, 32, tq, 4096, 128, 128, SDPA_CAUSAL_NONE, true, kBf16));
+  }
+  shapes.push_back(
+      MakeShape(32, 8, 1, 4096, 128, 128, SDPA_CAUSAL_NONE, true, kBf16));
   return shapes;
 }
 
@@ -105,8 +128,9 @@ double UsefulFlops(const Shape& shape) {
 }
 
 double KeyValueBytes(const Shape& shape) {
+  const double elem_bytes = shape.dtype == SDPA_DTYPE_F32 ? 4.0 : 2.0;
   return static_cast<double>(shape.batch * shape.kv_heads * shape.kv_len) *
-         static_cast<double>(shape.head_dim + shape.value_dim) * sizeof(float);
+         static_cast<double>(shape.head_dim + shape.value_dim) * elem_bytes;
 }
 
 }  // namespace sdpa_bench

@@ -22,6 +22,8 @@ struct Shape {
   int64_t value_dim = 0;  // Dv
   sdpa_causal causal = SDPA_CAUSAL_NONE;
   bool decode = false;  // memory-bound: report K/V bandwidth too
+  // Of Q, K and V ("_bf16" in the name); the output is F32 either way.
+  sdpa_dtype dtype = SDPA_DTYPE_F32;
 };
 
 // Every shape of the suite, in the order the benchmarks are registered.
@@ -43,7 +45,8 @@ int64_t VisiblePairsPerHead(const Shape& shape);
 // (or a baseline) that computes masked scores gets no credit for them.
 double UsefulFlops(const Shape& shape);
 
-// Bytes of K and V one call must read at least: B * Hkv * Tk * (Dk + Dv) * 4.
+// Bytes of K and V one call must read at least: B * Hkv * Tk * (Dk + Dv) *
+// the element size (4 for F32, 2 for BF16).
 double KeyValueBytes(const Shape& shape);
 
 }  // namespace sdpa_bench

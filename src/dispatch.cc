@@ -2,6 +2,10 @@
 
 #include <hwy/targets.h>
 
+#if HWY_ARCH_X86 && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
 #include <cctype>
 #include <cstring>
 
@@ -10,8 +14,9 @@
 namespace sdpa {
 
 // Defined in kernels/attention.cc, next to HWY_EXPORT: the table entry of one
-// Highway target, or nullptr when it was not compiled.
-const KernelTable* KernelsForHwyTarget(int64_t hwy_target);
+// Highway target (with bf16_dot, its variant with BF16 dot products), or
+// nullptr when it was not compiled.
+const KernelTable* KernelsForHwyTarget(int64_t hwy_target, bool bf16_dot);
 
 namespace {
 
@@ -19,17 +24,34 @@ struct IsaInfo {
   uint64_t isa;
   int64_t hwy_target;  // 0: not a target of this architecture
   const char* name;
+  // Highway's target plus AVX512_BF16, which Highway 1.0.3 has no target for
+  // (its later AVX3_ZEN4 target is named after the same CPUs).
+  bool bf16_dot = false;
 };
+
+// CPUID leaf 7, subleaf 1, EAX bit 5: AVX512_BF16. The OS's support for the
+// AVX-512 state is Highway's AVX3 check, which the ISA also needs.
+bool CpuHasAvx512Bf16() {
+#if HWY_ARCH_X86 && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+  return (eax >> 5) & 1;
+#else
+  return false;
+#endif
+}
 
 // Most capable first, so BestIsa is the first match.
 constexpr IsaInfo kIsas[] = {
 #if HWY_ARCH_X86
+    {SDPA_ISA_AVX3_ZEN4, HWY_AVX3, "AVX3_ZEN4", /*bf16_dot=*/true},
     {SDPA_ISA_AVX3_DL, HWY_AVX3_DL, "AVX3_DL"},
     {SDPA_ISA_AVX3, HWY_AVX3, "AVX3"},
     {SDPA_ISA_AVX2, HWY_AVX2, "AVX2"},
     {SDPA_ISA_SSE4, HWY_SSE4, "SSE4"},
     {SDPA_ISA_SSSE3, HWY_SSSE3, "SSSE3"},
 #else
+    {SDPA_ISA_AVX3_ZEN4, 0, "AVX3_ZEN4"},
     {SDPA_ISA_AVX3_DL, 0, "AVX3_DL"},
     {SDPA_ISA_AVX3, 0, "AVX3"},
     {SDPA_ISA_AVX2, 0, "AVX2"},
@@ -75,9 +97,11 @@ uint64_t AvailableIsas() {
   for (const IsaInfo& info : kIsas) {
     if (info.hwy_target == 0) continue;
     // SCALAR always runs; the others need CPU support and compiled code.
-    const bool cpu_ok = info.hwy_target == HWY_BASELINE_SCALAR ||
-                        (supported & info.hwy_target) != 0;
-    if (cpu_ok && KernelsForHwyTarget(info.hwy_target) != nullptr) {
+    const bool cpu_ok = (info.hwy_target == HWY_BASELINE_SCALAR ||
+                         (supported & info.hwy_target) != 0) &&
+                        (!info.bf16_dot || CpuHasAvx512Bf16());
+    if (cpu_ok &&
+        KernelsForHwyTarget(info.hwy_target, info.bf16_dot) != nullptr) {
       isas |= info.isa;
     }
   }
@@ -115,7 +139,7 @@ uint64_t IsaFromName(const char* name) {
 const KernelTable* KernelsFor(uint64_t isa) {
   const IsaInfo* info = Find(isa);
   if (info == nullptr || info->hwy_target == 0) return nullptr;
-  return KernelsForHwyTarget(info->hwy_target);
+  return KernelsForHwyTarget(info->hwy_target, info->bf16_dot);
 }
 
 }  // namespace sdpa

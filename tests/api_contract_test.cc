@@ -20,9 +20,9 @@ using sdpa_testing::MakeArgs;
 using sdpa_testing::MatchesReference;
 
 constexpr uint64_t kAllIsaBits[] = {
-    SDPA_ISA_SCALAR, SDPA_ISA_SSSE3,   SDPA_ISA_SSE4,    SDPA_ISA_AVX2,
-    SDPA_ISA_AVX3,   SDPA_ISA_AVX3_DL, SDPA_ISA_NEON,    SDPA_ISA_SVE,
-    SDPA_ISA_SVE2,   SDPA_ISA_SVE_256, SDPA_ISA_SVE2_128};
+    SDPA_ISA_SCALAR, SDPA_ISA_SSSE3,   SDPA_ISA_SSE4,      SDPA_ISA_AVX2,
+    SDPA_ISA_AVX3,   SDPA_ISA_AVX3_DL, SDPA_ISA_AVX3_ZEN4, SDPA_ISA_NEON,
+    SDPA_ISA_SVE,    SDPA_ISA_SVE2,    SDPA_ISA_SVE_256,   SDPA_ISA_SVE2_128};
 
 // A pointer value no successful or failed create would leave behind.
 sdpa_context* Poison() {
@@ -90,6 +90,7 @@ TEST(IsaName, EveryBit) {
   EXPECT_STREQ(sdpa_isa_name(SDPA_ISA_AVX2), "AVX2");
   EXPECT_STREQ(sdpa_isa_name(SDPA_ISA_AVX3), "AVX3");
   EXPECT_STREQ(sdpa_isa_name(SDPA_ISA_AVX3_DL), "AVX3_DL");
+  EXPECT_STREQ(sdpa_isa_name(SDPA_ISA_AVX3_ZEN4), "AVX3_ZEN4");
   EXPECT_STREQ(sdpa_isa_name(SDPA_ISA_NEON), "NEON");
   EXPECT_STREQ(sdpa_isa_name(SDPA_ISA_SVE), "SVE");
   EXPECT_STREQ(sdpa_isa_name(SDPA_ISA_SVE2), "SVE2");
@@ -124,7 +125,7 @@ TEST(Context, NullOptionsGiveTheBestIsaAndAllThreads) {
   // are more capable within an architecture family here).
   if (std::getenv("SDPA_ISA") == nullptr) {
     const uint64_t x86 = SDPA_ISA_SSSE3 | SDPA_ISA_SSE4 | SDPA_ISA_AVX2 |
-                         SDPA_ISA_AVX3 | SDPA_ISA_AVX3_DL;
+                         SDPA_ISA_AVX3 | SDPA_ISA_AVX3_DL | SDPA_ISA_AVX3_ZEN4;
     if (isa & x86) {
       EXPECT_LT(sdpa_available_isas() & x86, isa << 1);
     }

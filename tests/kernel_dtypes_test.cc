@@ -151,6 +151,89 @@ TEST_P(KernelDtypes, DecodeHalfValuesBehindMaskStayHidden) {
   }
 }
 
+// BF16 Q and K in prefill. On AVX3_ZEN4 Q·Kᵀ runs on BF16 dot products
+// (K read in place in pairs, Q packed in pairs carrying a power of two of
+// the scale); elsewhere, and where a case falls outside that path (an odd
+// head dim, K without unit element stride), on the f32 tiles. Tiles of one
+// to three vectors of rows and a partial last tile, groups of 8 keys and
+// the remainder, several key blocks, GQA, masks and causal/window rules,
+// every layout, V and output in BF16, F16 or F32.
+TEST_P(KernelDtypes, PrefillBf16QueriesAndKeys) {
+  struct Shape {
+    int64_t q_heads, kv_heads, q_len, kv_len, head_dim, value_dim;
+  };
+  constexpr Shape kShapes[] = {
+      {1, 1, 9, 1, 2, 3},       {2, 1, 17, 300, 64, 64},
+      {1, 1, 48, 263, 66, 40},  {4, 2, 50, 600, 128, 128},
+      {1, 1, 200, 57, 130, 16}, {1, 1, 20, 40, 7, 8},
+      {3, 3, 33, 129, 256, 32}, {2, 2, 100, 517, 62, 24},
+  };
+  constexpr Layout kLayouts[] = {Layout::kBhsd,     Layout::kBshd,
+                                 Layout::kPadded,   Layout::kFusedSlice,
+                                 Layout::kReversed, Layout::kDimStrided};
+  constexpr sdpa_dtype kValueTypes[] = {SDPA_DTYPE_BF16, SDPA_DTYPE_F32,
+                                        SDPA_DTYPE_F16};
+  uint32_t seed = 1;
+  for (const Shape& shape : kShapes) {
+    for (int variant = 0; variant < 3; ++variant) {
+      Case c;
+      c.batch = variant == 2 ? 2 : 1;
+      c.q_heads = shape.q_heads, c.kv_heads = shape.kv_heads;
+      c.q_len = shape.q_len, c.kv_len = shape.kv_len;
+      c.head_dim = shape.head_dim, c.value_dim = shape.value_dim;
+      c.layout = kLayouts[seed % 6];
+      c.q_dtype = c.k_dtype = SDPA_DTYPE_BF16;
+      c.v_dtype = kValueTypes[variant];
+      c.out_dtype = variant == 0 ? SDPA_DTYPE_BF16 : SDPA_DTYPE_F32;
+      switch (seed % 5) {
+        case 1:
+          c.causal = SDPA_CAUSAL_TOP_LEFT;
+          break;
+        case 2:
+          c.causal = SDPA_CAUSAL_BOTTOM_RIGHT;
+          c.mask = MaskKind::kAdditive;
+          break;
+        case 3:
+          c.window_left = 37, c.window_right = 5;
+          break;
+        case 4:
+          c.mask = MaskKind::kBool;
+          break;
+        default:
+          break;
+      }
+      c.seed = seed++;
+      Check(c);
+    }
+  }
+}
+
+// Scales whose power of two BF16 Q cannot carry exactly (it would make
+// elements subnormal, which the dot instruction reads as 0, or overflow an
+// element) or that are negative: such tasks take the f32 tiles, and results
+// stay those of the reference. A huge scale that Q can carry stays on the
+// dot path.
+TEST_P(KernelDtypes, PrefillBf16ScalesOutsideTheDotPath) {
+  for (float scale : {1e-36f, 1e30f, -0.25f, 4.0f}) {
+    Case c;
+    c.q_heads = 2, c.kv_heads = 1, c.q_len = 40, c.kv_len = 70;
+    c.head_dim = 32, c.value_dim = 16;
+    c.q_dtype = c.k_dtype = SDPA_DTYPE_BF16;
+    c.scale = scale;
+    c.seed = 7;
+    Inputs inputs(c);
+    if (scale == 4.0f) {
+      // 3e38 * 2^2 overflows; K is 0 in that dim, so every score is finite.
+      inputs.q().At(0, 1, 11, 5) = 3e38f;
+      for (int64_t j = 0; j < c.kv_len; ++j) inputs.k().At(0, 0, j, 5) = 0;
+    }
+    const Result r = inputs.Run(ContextFor(GetParam(), 2));
+    ASSERT_EQ(r.status, SDPA_OK) << r.error;
+    EXPECT_LE(r.max_out_error, kOutTolerance) << "scale " << scale;
+    EXPECT_LE(r.max_lse_error, kLseTolerance) << "scale " << scale;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, KernelDtypes,
                          ::testing::ValuesIn(AvailableIsas()), IsaParamName);
 

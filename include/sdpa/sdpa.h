@@ -141,6 +141,11 @@ typedef struct sdpa_context_options {
 #define SDPA_ISA_AVX2 ((uint64_t)1 << 3)
 #define SDPA_ISA_AVX3 ((uint64_t)1 << 4)
 #define SDPA_ISA_AVX3_DL ((uint64_t)1 << 5)
+/* AVX3 plus AVX512_BF16 (AMD Zen 4/5, Intel Cooper Lake and Sapphire
+ * Rapids): with BF16 q and k, prefill computes q·kᵀ on BF16 dot products
+ * (vdpbf16ps), each product exact in f32 as on AVX3; BF16 subnormals in q
+ * and k count as 0 there. Otherwise the same code as AVX3. */
+#define SDPA_ISA_AVX3_ZEN4 ((uint64_t)1 << 6)
 #define SDPA_ISA_NEON ((uint64_t)1 << 16)
 #define SDPA_ISA_SVE ((uint64_t)1 << 17)
 #define SDPA_ISA_SVE2 ((uint64_t)1 << 18)

@@ -84,7 +84,8 @@ def _known_isa_bits():
 
 def available_isas():
     """Names of the ISAs this build and this CPU can run, best first (highest
-    SDPA_ISA_* bit first: AVX3_DL, AVX3, AVX2, SSE4, SSSE3, SCALAR on x86)."""
+    SDPA_ISA_* bit first: AVX3_ZEN4, AVX3_DL, AVX3, AVX2, SSE4, SSSE3, SCALAR
+    on x86)."""
     lib = _capi.library()
     bits = lib.sdpa_available_isas()
     return [

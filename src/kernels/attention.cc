@@ -32,6 +32,7 @@
 #include "src/kernels/exp2-inl.h"
 #include "src/kernels/online_softmax-inl.h"
 #include "src/kernels/pv_tile-inl.h"
+#include "src/kernels/qk_bf16_tile-inl.h"
 #include "src/kernels/qk_tile-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -299,6 +300,27 @@ void QkLanesFor(D d, size_t q_vecs, const float* q_tile, size_t rt, size_t dim,
   }
 }
 
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// QkBf16Block for a run-time q_vecs in [kQVecs, kQkQueryVecs].
+template <int kQVecs>
+void QkBf16For(size_t q_vecs, const uint32_t* q_pairs, size_t rt, size_t pairs,
+               const uint16_t* k, ptrdiff_t k_row_stride, size_t num_keys,
+               float score_scale, const RowStreamOf<uint16_t>* k_ahead,
+               float* s, float* s_max) {
+  if constexpr (kQVecs <= kQkQueryVecs) {
+    if (q_vecs == kQVecs) {
+      QkBf16Block<kQVecs>(q_pairs, rt, pairs, k, k_row_stride, num_keys,
+                          score_scale, k_ahead, kPrefetchKeys, s, s_max);
+    } else {
+      QkBf16For<kQVecs + 1>(q_vecs, q_pairs, rt, pairs, k, k_row_stride,
+                            num_keys, score_scale, k_ahead, s, s_max);
+    }
+  } else {
+    HWY_ASSERT(false);  // q_vecs is in [1, kQkQueryVecs]
+  }
+}
+#endif
+
 // S of one tile; with s_max != nullptr (rows-in-lanes forms only) also the
 // lanes' maximum score, into s_max. K (TK) and V (TV) may be 16-bit only in
 // the dot form.
@@ -355,7 +377,9 @@ bool WidenedInPlace(ElemType type) {
 // used in place and which are packed, and its scratch.
 class TaskRunner {
  public:
-  TaskRunner(const Problem& p, const Task& t);
+  // bf16_dot: the CPU has AVX512_BF16 and the caller chose the ISA that
+  // uses it (AVX3_ZEN4).
+  TaskRunner(const Problem& p, const Task& t, bool bf16_dot);
   void Run();
 
  private:
@@ -387,8 +411,18 @@ class TaskRunner {
     return dot_form_ && WidenedInPlace(p_.v_type) && p_.v_strides[3] == 1 &&
            vdim_ % lanes_ == 0;
   }
+  // BF16 Q and K on a CPU with AVX512_BF16: Q·Kᵀ on BF16 dot products
+  // (qk_bf16_tile-inl.h), K read in place (unit element stride; an even
+  // head dim, as the tiles read K in pairs, and for the dot form a whole
+  // number of 32-element vectors).
+  bool QkOnBf16Dots(bool bf16_dot) const {
+    return kBf16DotTarget && bf16_dot && p_.q_type == ElemType::kBF16 &&
+           p_.k_type == ElemType::kBF16 && p_.k_strides[3] == 1 &&
+           dim_ % (dot_form_ ? 32 : 2) == 0;
+  }
   void CarveScratch();
   void PackQueries();
+  bool PackQueryPairs();
   void ComputeVisibleRanges();
 
   // What one K/V block [j0, j1) has prepared so far, shared by its tiles.
@@ -434,7 +468,12 @@ class TaskRunner {
   const size_t q_tile_floats_;
   // K / V rows read in place as 16-bit and widened in registers (decoding).
   const bool k_wide_, v_wide_;
-  const bool k_in_place_, v_in_place_, has_mask_;
+  // Q·Kᵀ on BF16 dot products (QkOnBf16Dots), until PackQueryPairs finds
+  // that Q cannot carry the scale's power of two exactly.
+  bool qk_bf16_;
+  float bf16_score_scale_ = 1.0f;  // the rest of the scale, in [1, 2)
+  bool k_in_place_;                // false again where qk_bf16_ falls back
+  const bool v_in_place_, has_mask_;
   // A mask that is the same for every row of the task: one scalar per key.
   const bool mask_per_key_;
   // Element offsets of this KV head.
@@ -451,7 +490,7 @@ class TaskRunner {
   float weight_bias_ = 0.0f;   // see Run
 };
 
-TaskRunner::TaskRunner(const Problem& p, const Task& t)
+TaskRunner::TaskRunner(const Problem& p, const Task& t, bool bf16_dot)
     : p_(p),
       t_(t),
       lanes_(hn::Lanes(d_)),
@@ -475,7 +514,8 @@ TaskRunner::TaskRunner(const Problem& p, const Task& t)
                                : rt_ * RoundUp(dim_, kPairedQueries ? 2 : 1)),
       k_wide_(KeysWidenedInPlace()),
       v_wide_(ValuesWidenedInPlace()),
-      k_in_place_(k_wide_ ||
+      qk_bf16_(QkOnBf16Dots(bf16_dot)),
+      k_in_place_(k_wide_ || qk_bf16_ ||
                   (p.k_type == ElemType::kF32 && p.k_strides[3] == 1 &&
                    (!dot_form_ || dim_ % lanes_ == 0))),
       v_in_place_(v_wide_ || (p.v_type == ElemType::kF32 &&
@@ -497,7 +537,7 @@ void TaskRunner::CarveScratch() {
       2 * C::Size(2 * rows_padded_) +  // int64 first/last
       3 * C::Size(rt_) + C::Size(bc_ * rt_) +
       (has_mask_ ? C::Size(bc_ * rt_) : 0) +
-      (k_in_place_ ? 0 : C::Size(bc_ * dim_padded_)) +
+      (k_in_place_ && !qk_bf16_ ? 0 : C::Size(bc_ * dim_padded_)) +
       (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_)) +
       C::Size(PvBlockScratch<kPvRows>(d_, bc_));
   ScratchCarver carve(ThreadScratch(floats));
@@ -515,7 +555,7 @@ void TaskRunner::CarveScratch() {
   s_max_ = carve.Take(rt_);
   s_tile_ = carve.Take(bc_ * rt_);
   mask_tile_ = has_mask_ ? carve.Take(bc_ * rt_) : nullptr;
-  k_pack_ = k_in_place_ ? nullptr : carve.Take(bc_ * dim_padded_);
+  k_pack_ = k_in_place_ && !qk_bf16_ ? nullptr : carve.Take(bc_ * dim_padded_);
   v_pack_ = v_in_place_ ? nullptr : carve.Take(bc_ * vdim_padded_);
   pv_wide_ = carve.Take(PvBlockScratch<kPvRows>(d_, bc_));
 }
@@ -528,6 +568,13 @@ void TaskRunner::CarveScratch() {
 // 0·Inf would then be NaN where q·k·scale is ±Inf), Q is packed unscaled
 // and the scores are scaled instead (TileMasks::scale_scores).
 void TaskRunner::PackQueries() {
+  if (qk_bf16_) {
+    if (PackQueryPairs()) return;
+    // The f32 tiles: K is then packed into f32 rows, or read in place and
+    // widened by the dot form, as for other types.
+    qk_bf16_ = false;
+    k_in_place_ = k_wide_;
+  }
   using V = hn::Vec<decltype(d_)>;
   const float log2_scale = p_.scale * kLog2e;
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -579,6 +626,52 @@ void TaskRunner::PackQueries() {
     if (hn::AllFalse(d_, overflow) || scale_scores_) return;
     scale_scores_ = true;
   }
+}
+
+// Q for the BF16 dot tiles: for the rows-in-lanes tile, qp[p][row] =
+// {q[row][2p], q[row][2p + 1]} as BF16 pairs in 32-bit lanes (rows past
+// rows_ are 0); for the dot form, rows of BF16 as they are, each 2 *
+// dim_padded_ elements apart (the f32 rows' place). Each element multiplied by
+// the power of two 2^(e - 1) of scale·log2(e) = m·2^e (m in [0.5, 1)); the
+// tile multiplies the scores by the rest, 2m. False (nothing to use) where
+// that power of two would overflow a finite element or make a nonzero one
+// subnormal (the dot instruction reads subnormals as 0).
+bool TaskRunner::PackQueryPairs() {
+  const float log2_scale = p_.scale * kLog2e;
+  if (!(log2_scale > 0.0f) || !std::isfinite(log2_scale)) return false;
+  int exponent = 0;
+  const float mantissa = std::frexp(log2_scale, &exponent);
+  const float power = std::ldexp(1.0f, exponent - 1);
+  if (!(power > 0.0f) || !std::isfinite(power)) return false;
+  bf16_score_scale_ = 2.0f * mantissa;
+  std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
+  const auto* q = static_cast<const uint16_t*>(p_.q);
+  for (size_t r = 0; r < rows_; ++r) {
+    const int64_t src = t_.batch * p_.q_strides[0] +
+                        HeadOf(r) * p_.q_strides[1] +
+                        PosOf(r) * p_.q_strides[2];
+    auto* tile =
+        reinterpret_cast<uint16_t*>(q_pack_ + (r / rt_) * q_tile_floats_);
+    const size_t lane = r % rt_;
+    for (size_t e = 0; e < dim_; ++e) {
+      const uint16_t bits = q[src + static_cast<int64_t>(e) * p_.q_strides[3]];
+      const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+      float x;
+      std::memcpy(&x, &wide, sizeof(x));
+      const float y = x * power;  // exact where the checks below pass
+      if (std::isfinite(x) &&
+          (!std::isfinite(y) ||
+           (x != 0.0f && std::fabs(y) < std::numeric_limits<float>::min()))) {
+        return false;
+      }
+      uint32_t y_bits;
+      std::memcpy(&y_bits, &y, sizeof(y_bits));
+      const size_t slot = dot_form_ ? 2 * lane * dim_padded_ + e
+                                    : 2 * ((e / 2) * rt_ + lane) + e % 2;
+      tile[slot] = static_cast<uint16_t>(y_bits >> 16);
+    }
+  }
+  return true;
 }
 
 // The keys of [kv_begin, kv_end) each row may see (causal and window rules),
@@ -725,12 +818,13 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
   ptrdiff_t k_row_stride, v_row_stride;
   const void* k_rows = KeyRows(block, a, &k_row_stride);
   const void* v_rows = ValueRows(block, a, &v_row_stride);
-  WithTypedRows(k_wide_, p_.k_type, k_rows, [&](const auto* k_typed) {
-    WithTypedRows(v_wide_, p_.v_type, v_rows, [&](const auto* v_typed) {
-      ProcessTileRows(block, tile, a, num_keys, range_masked, k_typed,
-                      k_row_stride, v_typed, v_row_stride);
-    });
-  });
+  WithTypedRows(
+      k_wide_ || qk_bf16_, p_.k_type, k_rows, [&](const auto* k_typed) {
+        WithTypedRows(v_wide_, p_.v_type, v_rows, [&](const auto* v_typed) {
+          ProcessTileRows(block, tile, a, num_keys, range_masked, k_typed,
+                          k_row_stride, v_typed, v_row_stride);
+        });
+      });
 }
 
 template <class TK, class TV>
@@ -783,10 +877,38 @@ void TaskRunner::ProcessTileRows(Block& block, size_t tile, int64_t a,
   // wide tiles take (one pass over V; AVX-512 Tq5) measured 5-13% slower
   // with it, and AVX-512's 1-4 rows within the noise.
   const bool values_early = dot_form_ && !WidePvTiles(tile_rows);
-  QkForTile(d_, dot_form_, tile_vecs, q_pack_ + tile * q_tile_floats_, rt_,
-            tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys,
-            k_ahead, v_ahead, num_ahead, values_early, s_tile_,
-            fused_max ? s_max_ : nullptr);
+  if (qk_bf16_) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    if constexpr (std::is_same_v<TK, hwy::bfloat16_t>) {
+      const float* q_tile = q_pack_ + tile * q_tile_floats_;
+      const auto* k_bits = reinterpret_cast<const uint16_t*>(k_rows);
+      if (dot_form_) {
+        QkDotBf16Block(reinterpret_cast<const uint16_t*>(q_tile),
+                       2 * dim_padded_, tile_rows, dim_, k_bits, k_row_stride,
+                       num_keys, num_ahead > 0 ? k_ahead.count : num_keys,
+                       num_ahead > 1 ? &v_ahead : nullptr, kPrefetchValueRows,
+                       values_early && num_ahead > 1, bf16_score_scale_,
+                       s_tile_, rt_);
+      } else {
+        const RowStreamOf<uint16_t> k_stream{k_bits, k_ahead.stride,
+                                             k_ahead.elems, k_ahead.count};
+        QkBf16For<1>(tile_vecs, reinterpret_cast<const uint32_t*>(q_tile), rt_,
+                     dim_ / 2, k_bits, k_row_stride, num_keys,
+                     bf16_score_scale_, num_ahead > 0 ? &k_stream : nullptr,
+                     s_tile_, fused_max ? s_max_ : nullptr);
+      }
+    } else {
+      HWY_ASSERT(false);  // qk_bf16_ reads BF16 K in place
+    }
+#else
+    HWY_ASSERT(false);  // qk_bf16_ only where kBf16DotTarget
+#endif
+  } else {
+    QkForTile(d_, dot_form_, tile_vecs, q_pack_ + tile * q_tile_floats_, rt_,
+              tile_rows, dim_, dim_padded_, k_rows, k_row_stride, num_keys,
+              k_ahead, v_ahead, num_ahead, values_early, s_tile_,
+              fused_max ? s_max_ : nullptr);
+  }
   const TileMasks masks = BuildMasks(tile, a, num_keys, range_masked);
   OnlineSoftmaxTile(d_, s_tile_, rt_, width, num_keys, masks,
                     fused_max ? s_max_ : nullptr, weight_bias_, row_max_ + row0,
@@ -938,7 +1060,14 @@ void TaskRunner::Run() {
   WriteRows();
 }
 
-void Attend(const Problem& p, const Task& t) { TaskRunner(p, t).Run(); }
+void Attend(const Problem& p, const Task& t) {
+  TaskRunner(p, t, /*bf16_dot=*/false).Run();
+}
+
+// The AVX3_ZEN4 ISA: Attend, with BF16 Q·Kᵀ on AVX512_BF16 dot products.
+void AttendWithBf16Dots(const Problem& p, const Task& t) {
+  TaskRunner(p, t, /*bf16_dot=*/true).Run();
+}
 
 void Exp2Floats(const float* x, float* y, size_t n) {
   const hn::ScalableTag<float> d;
@@ -959,6 +1088,16 @@ const KernelTable* GetKernelTable() {
   return &table;
 }
 
+// nullptr where this target has no BF16 dot tile.
+const KernelTable* GetBf16DotKernelTable() {
+  if constexpr (!kBf16DotTarget) return nullptr;
+  static const KernelTable table = {
+      &AttendWithBf16Dots,
+      static_cast<int64_t>(hn::Lanes(hn::ScalableTag<float>())),
+      kKeysPerDecodeBlock, &Exp2Floats};
+  return &table;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace sdpa
 HWY_AFTER_NAMESPACE();
@@ -967,11 +1106,12 @@ HWY_AFTER_NAMESPACE();
 namespace sdpa {
 
 HWY_EXPORT(GetKernelTable);
+HWY_EXPORT(GetBf16DotKernelTable);
 
 // The dispatch table of HWY_EXPORT holds one entry per Highway target (nullptr
 // where not compiled); this finds a given target's entry the way Highway's own
 // ChosenTarget does, so each context can run its own ISA.
-const KernelTable* KernelsForHwyTarget(int64_t hwy_target) {
+const KernelTable* KernelsForHwyTarget(int64_t hwy_target, bool bf16_dot) {
   size_t index;
   if (hwy_target == HWY_SCALAR || hwy_target == HWY_EMU128) {
     index = HWY_MAX_DYNAMIC_TARGETS + 1;
@@ -980,7 +1120,8 @@ const KernelTable* KernelsForHwyTarget(int64_t hwy_target) {
     if (bits == 0) return nullptr;
     index = hwy::Num0BitsBelowLS1Bit_Nonzero64(static_cast<uint64_t>(bits));
   }
-  const auto fn = HWY_DISPATCH_TABLE(GetKernelTable)[index];
+  const auto fn = bf16_dot ? HWY_DISPATCH_TABLE(GetBf16DotKernelTable)[index]
+                           : HWY_DISPATCH_TABLE(GetKernelTable)[index];
   return fn != nullptr ? fn() : nullptr;
 }
 

@@ -227,16 +227,36 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
 }
 #endif
 
-// K rows [0, k_reach) may be prefetched (k_reach >= num_keys: past the
-// block where K is the caller's memory). `then` (may be null): the rows read
-// next (V of this block), whose first then_rows rows are prefetched during
-// the last then_rows keys, so that the stream the P·V step starts on is
-// already on its way. then_half_early: the first half of the block's `then`
-// rows are also fetched into L2 while the keys are scored, one row every
-// second key, for a P·V step with more work per row than memory time (see
-// `values_early` in TaskRunner::ProcessTile).
-// K rows may be f32 or 16-bit (TK, read in place and widened), as may the
-// `then` rows (TV).
+// The dot forms' prefetches at key kk (K row kr) of a block: K rows
+// [0, k_reach) may be prefetched, kPrefetchKeys ahead (k_reach >= num_keys:
+// past the block where K is the caller's memory). `then` (may be null): the
+// rows read next (V of this block), whose first then_rows rows are
+// prefetched during the last then_rows keys, so that the stream the P·V
+// step starts on is already on its way. then_half_early: the first half of
+// the block's `then` rows are also fetched into L2 while the keys are
+// scored, one row every second key, for a P·V step with more work per row
+// than memory time (see `values_early` in TaskRunner::ProcessTile).
+template <class TK, class TV>
+HWY_INLINE void PrefetchForDotKey(const TK* HWY_RESTRICT kr,
+                                  ptrdiff_t k_row_stride, size_t k_elems,
+                                  size_t kk, size_t num_keys, size_t k_reach,
+                                  const RowStreamOf<TV>* then, size_t then_rows,
+                                  bool then_half_early) {
+  if (kk + kPrefetchKeys < k_reach) {
+    PrefetchElems(kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride,
+                  k_elems);
+  }
+  if (then != nullptr && kk + then_rows >= num_keys) {
+    const size_t row = kk + then_rows - num_keys;
+    if (row < num_keys) PrefetchRows(*then, row, 1);
+  }
+  if (then_half_early && kk % 2 == 0) {
+    PrefetchRows</*kToL2=*/true>(*then, kk / 2, 1);
+  }
+}
+
+// Prefetches as in PrefetchForDotKey. K rows may be f32 or 16-bit (TK, read
+// in place and widened), as may the `then` rows (TV).
 template <class D, class TK, class TV>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
                            size_t dim_padded, const TK* HWY_RESTRICT k,
@@ -252,17 +272,8 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
   // and AVX2 unchanged within the noise.
   for (size_t kk = 0; kk < num_keys; ++kk) {
     const TK* HWY_RESTRICT kr = k + static_cast<ptrdiff_t>(kk) * k_row_stride;
-    if (kk + kPrefetchKeys < k_reach) {
-      PrefetchElems(kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride,
-                    dim_padded);
-    }
-    if (then != nullptr && kk + then_rows >= num_keys) {
-      const size_t row = kk + then_rows - num_keys;
-      if (row < num_keys) PrefetchRows(*then, row, 1);
-    }
-    if (then_half_early && kk % 2 == 0) {
-      PrefetchRows</*kToL2=*/true>(*then, kk / 2, 1);
-    }
+    PrefetchForDotKey(kr, k_row_stride, dim_padded, kk, num_keys, k_reach, then,
+                      then_rows, then_half_early);
     size_t r = 0;
 #if HWY_TARGET != HWY_SCALAR
     // Four rows at a time (8-row decoding on AVX-512): each K vector loaded
