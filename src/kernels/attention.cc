@@ -631,10 +631,10 @@ void TaskRunner::PackQueries() {
 // Q for the BF16 dot tiles: for the rows-in-lanes tile, qp[p][row] =
 // {q[row][2p], q[row][2p + 1]} as BF16 pairs in 32-bit lanes (rows past
 // rows_ are 0); for the dot form, rows of BF16 as they are, each 2 *
-// dim_padded_ elements apart (the f32 rows' place). Each element multiplied by
-// the power of two 2^(e - 1) of scale·log2(e) = m·2^e (m in [0.5, 1)); the
-// tile multiplies the scores by the rest, 2m. False (nothing to use) where
-// that power of two would overflow a finite element or make a nonzero one
+// dim_padded_ elements apart (the f32 rows' place). Each element is
+// multiplied by the power of two 2^(e - 1) of scale·log2(e) = m·2^e (m in
+// [0.5, 1)); the tiles multiply the scores by the rest, 2m. False (nothing
+// to use) where that would overflow a finite element or make a nonzero one
 // subnormal (the dot instruction reads subnormals as 0).
 bool TaskRunner::PackQueryPairs() {
   const float log2_scale = p_.scale * kLog2e;
@@ -644,34 +644,62 @@ bool TaskRunner::PackQueryPairs() {
   const float power = std::ldexp(1.0f, exponent - 1);
   if (!(power > 0.0f) || !std::isfinite(power)) return false;
   bf16_score_scale_ = 2.0f * mantissa;
-  std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
-  const auto* q = static_cast<const uint16_t*>(p_.q);
-  for (size_t r = 0; r < rows_; ++r) {
+  using V = hn::Vec<decltype(d_)>;
+  const V q_scale = hn::Set(d_, power);
+  const V zero = hn::Zero(d_);
+  const V min_normal = hn::Set(d_, std::numeric_limits<float>::min());
+  auto inexact = hn::Lt(zero, zero);  // no lane
+  // Row r of the task into `row` (dim_padded_ floats): widened and scaled
+  // (exactly, unless `inexact`), then as BF16 pairs in its first
+  // dim_padded_ / 2 words.
+  const auto pack_row = [&](size_t r, float* HWY_RESTRICT row) {
     const int64_t src = t_.batch * p_.q_strides[0] +
                         HeadOf(r) * p_.q_strides[1] +
                         PosOf(r) * p_.q_strides[2];
-    auto* tile =
-        reinterpret_cast<uint16_t*>(q_pack_ + (r / rt_) * q_tile_floats_);
-    const size_t lane = r % rt_;
-    for (size_t e = 0; e < dim_; ++e) {
-      const uint16_t bits = q[src + static_cast<int64_t>(e) * p_.q_strides[3]];
-      const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-      float x;
-      std::memcpy(&x, &wide, sizeof(x));
-      const float y = x * power;  // exact where the checks below pass
-      if (std::isfinite(x) &&
-          (!std::isfinite(y) ||
-           (x != 0.0f && std::fabs(y) < std::numeric_limits<float>::min()))) {
-        return false;
+    PackRows(d_, p_.q, p_.q_type, src, 0, p_.q_strides[3], 1, dim_, row,
+             dim_padded_);
+    for (size_t e = 0; e < dim_padded_; e += lanes_) {
+      const V x = hn::Load(d_, row + e);
+      const V y = hn::Mul(x, q_scale);
+      inexact = hn::Or(
+          inexact,
+          hn::Or(hn::AndNot(hn::IsFinite(y), hn::IsFinite(x)),
+                 hn::And(hn::Ne(x, zero), hn::Lt(hn::Abs(y), min_normal))));
+      hn::Store(y, d_, row + e);
+    }
+    // Each element is a BF16 value exactly: its upper 16 bits. Word p is
+    // written after elements 2p and 2p + 1 are read.
+    for (size_t p = 0; p < dim_padded_ / 2; ++p) {
+      uint32_t lo, hi;
+      std::memcpy(&lo, row + 2 * p, sizeof(lo));
+      std::memcpy(&hi, row + 2 * p + 1, sizeof(hi));
+      const uint32_t word = (lo >> 16) | (hi & 0xFFFF0000u);
+      std::memcpy(row + p, &word, sizeof(word));
+    }
+  };
+  std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
+  if (dot_form_) {
+    for (size_t r = 0; r < rows_; ++r) {
+      pack_row(r,
+               q_pack_ + (r / rt_) * q_tile_floats_ + (r % rt_) * dim_padded_);
+    }
+  } else {
+    // Words transposed as StoreRowsTransposed moves floats (bit for bit),
+    // four rows at a time (rt_ is a multiple of 16 here).
+    for (size_t r0 = 0; r0 < rows_; r0 += 4) {
+      for (size_t i = 0; i < 4; ++i) {
+        float* row = q_row_ + i * dim_padded_;
+        if (r0 + i < rows_) {
+          pack_row(r0 + i, row);
+        } else {
+          std::memset(row, 0, dim_padded_ * sizeof(float));
+        }
       }
-      uint32_t y_bits;
-      std::memcpy(&y_bits, &y, sizeof(y_bits));
-      const size_t slot = dot_form_ ? 2 * lane * dim_padded_ + e
-                                    : 2 * ((e / 2) * rt_ + lane) + e % 2;
-      tile[slot] = static_cast<uint16_t>(y_bits >> 16);
+      StoreRowsTransposed(q_row_, 4, dim_padded_, dim_ / 2,
+                          q_pack_ + (r0 / rt_) * q_tile_floats_, rt_, r0 % rt_);
     }
   }
-  return true;
+  return hn::AllFalse(d_, inexact);
 }
 
 // The keys of [kv_begin, kv_end) each row may see (causal and window rules),
