@@ -5,6 +5,7 @@
     python3 scripts/bench_peers.py --filter 'T2048_D128$|Tq1_' --threads 1
     python3 scripts/bench_peers.py --peers torch --min-time 0.5
     python3 scripts/bench_peers.py --kv-dtype f16 --filter 'Tq'  # F16 KV cache
+    python3 scripts/bench_peers.py --dtype bf16 --filter '_T'    # BF16 Q, K, V
 
 Implementations (each skipped with a note when it is not installed):
   sdpa         libsdpa through the Python package in python/ (or, with
@@ -20,6 +21,11 @@ Implementations (each skipped with a note when it is not installed):
                --kv-dtype f16, F16) K/V and F32 precision, on a ggml
                threadpool of n threads (pip install ggml-python, which
                builds ggml for the host's CPU).
+
+With --dtype bf16, Q, K and V are BF16 (the same values, rounded, for all):
+sdpa takes them as torch tensors and writes f32, torch computes in bf16,
+OpenVINO gets the rounded values in f32 with INFERENCE_PRECISION_HINT bf16
+(its bf16 kernels); ONNX Runtime and ggml are skipped.
 
 The shapes are sdpa_bench's (benchmarks/shapes.cc), inputs float32 BHSD in
 [-1, 1), the same in every implementation. Each implementation runs in its
@@ -50,6 +56,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = ["torch", "onnxruntime", "openvino", "ggml"]
 F16_KV = ["sdpa", "ggml"]  # take F16 K/V with F32 queries (--kv-dtype f16)
+BF16 = ["sdpa", "torch", "openvino"]  # run BF16 Q, K, V (--dtype bf16)
 INSTALL_HINT = {
     "torch": "pip install torch",
     "onnxruntime": "pip install onnxruntime onnx",
@@ -111,7 +118,7 @@ def keep_mask(s):
     return np.tril(np.ones((s["tq"], s["tk"]), dtype=bool), k=offset)
 
 
-def make_inputs(s, kv_dtype="f32"):
+def make_inputs(s, kv_dtype="f32", dtype="f32"):
     import numpy as np
 
     rng = np.random.default_rng(20240531)
@@ -124,7 +131,17 @@ def make_inputs(s, kv_dtype="f32"):
     v = uniform(s["b"], s["hkv"], s["tk"], s["dv"])
     if kv_dtype == "f16":  # a half-precision KV cache, queries in f32
         k, v = k.astype(np.float16), v.astype(np.float16)
+    if dtype == "bf16":  # f32 arrays of BF16 values (round to nearest even)
+        q, k, v = (_round_to_bf16(a) for a in (q, k, v))
     return q, k, v
+
+
+def _round_to_bf16(a):
+    import numpy as np
+
+    bits = a.view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return bits.astype(np.uint32).view(np.float32)
 
 
 # --------------------------------------------------------- implementations -
@@ -218,7 +235,9 @@ def _prepare_sdpa_ctypes(s, threads, q, k, v, library):
         version >> 16, (version >> 8) & 255, version & 255, path)
 
 
-def prepare_sdpa(s, threads, q, k, v, ours="auto", library=None):
+def prepare_sdpa(s, threads, q, k, v, ours="auto", library=None, dtype="f32"):
+    if dtype == "bf16":
+        return _prepare_sdpa_bf16(s, threads, q, k, v, library)
     if ours != "ctypes":
         sys.path.insert(0, os.path.join(ROOT, "python"))
         try:
@@ -241,12 +260,35 @@ def prepare_sdpa(s, threads, q, k, v, ours="auto", library=None):
     return _prepare_sdpa_ctypes(s, threads, q, k, v, library)
 
 
-def prepare_torch(s, threads, q, k, v, **_):
+def _prepare_sdpa_bf16(s, threads, q, k, v, library):
+    """BF16 torch tensors through the Python package, f32 output."""
+    import torch
+
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import sdpa
+
+    if library:
+        os.environ.setdefault("SDPA_LIBRARY", library)
+    causal = {NONE: None, TOP_LEFT: "top_left", BOTTOM_RIGHT: "bottom_right"}
+    mode = causal[s["causal"]]
+    tq, tk, tv = (torch.from_numpy(a).to(torch.bfloat16) for a in (q, k, v))
+    out = torch.empty(s["b"], s["hq"], s["tq"], s["dv"], dtype=torch.float32)
+
+    def call():
+        return sdpa.attention(tq, tk, tv, causal=mode, threads=threads, out=out)
+
+    return call, "sdpa %s (python package, bf16 torch tensors, %s)" % (
+        sdpa.__version__, sdpa.library_path())
+
+
+def prepare_torch(s, threads, q, k, v, dtype="f32", **_):
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
     tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
+    if dtype == "bf16":
+        tq, tk, tv = (t.to(torch.bfloat16) for t in (tq, tk, tv))
     kwargs = {}
     if s["hq"] != s["hkv"]:
         kwargs["enable_gqa"] = True
@@ -259,7 +301,7 @@ def prepare_torch(s, threads, q, k, v, **_):
 
     def call():
         with torch.inference_mode():
-            return F.scaled_dot_product_attention(tq, tk, tv, **kwargs).numpy()
+            return F.scaled_dot_product_attention(tq, tk, tv, **kwargs)
 
     return call, "torch %s (%s)" % (
         torch.__version__, torch.backends.cpu.get_cpu_capability())
@@ -377,7 +419,7 @@ def prepare_onnxruntime(s, threads, q, k, v, **_):
     return call, "onnxruntime %s (%s)" % (ort.__version__, op)
 
 
-def prepare_openvino(s, threads, q, k, v, **_):
+def prepare_openvino(s, threads, q, k, v, dtype="f32", **_):
     import numpy as np
     import openvino as ov
 
@@ -407,8 +449,9 @@ def prepare_openvino(s, threads, q, k, v, **_):
     core = ov.Core()
     compiled = core.compile_model(model, "CPU", {
         "INFERENCE_NUM_THREADS": threads,
-        # The CPU plugin would otherwise run bf16 on CPUs with bf16 units.
-        "INFERENCE_PRECISION_HINT": "f32",
+        # The CPU plugin would otherwise run bf16 on CPUs with bf16 units:
+        # only where asked (--dtype bf16).
+        "INFERENCE_PRECISION_HINT": dtype,
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": 1,
     })
@@ -511,6 +554,8 @@ def sample_rows(out):
     """First, middle and last query of the first and last head."""
     import numpy as np
 
+    if hasattr(out, "float"):  # a torch tensor, maybe bf16
+        out = out.float().numpy()
     out = np.asarray(out)
     tq = out.shape[2]
     rows = []
@@ -536,12 +581,12 @@ def worker(args):
     threads_list = [int(t) for t in args.threads.split(",")]
     prepare = PREPARE[args.worker]
     for s in shapes:
-        q, k, v = make_inputs(s, args.kv_dtype)
+        q, k, v = make_inputs(s, args.kv_dtype, args.dtype)
         for threads in threads_list:
             record = {"impl": args.worker, "shape": s["name"], "threads": threads}
             try:
                 call, version = prepare(s, threads, q, k, v, ours=args.ours,
-                                        library=args.library)
+                                        library=args.library, dtype=args.dtype)
                 record["version"] = version
                 record["rows"] = sample_rows(call())  # warm-up and check
                 seconds, calls = time_calls(call, args.min_time)
@@ -574,7 +619,7 @@ def run_worker(name, args, threads_text):
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
                "--filter", args.filter, "--threads", threads_text,
                "--min-time", str(args.min_time), "--ours", args.ours,
-               "--kv-dtype", args.kv_dtype]
+               "--kv-dtype", args.kv_dtype, "--dtype", args.dtype]
     if args.library:
         command += ["--library", args.library]
     print("== %s" % name, flush=True)
@@ -605,11 +650,14 @@ def max_difference(rows, reference):
     return max(abs(a - b) for r1, r2 in zip(rows, reference) for a, b in zip(r1, r2))
 
 
-def markdown(records, impls, skipped, kv_dtype="f32"):
+def markdown(records, impls, skipped, kv_dtype="f32", dtype="f32"):
     by_key = {(r["impl"], r["shape"], r["threads"]): r for r in records}
     lines = ["# libsdpa and its peers", ""]
     if kv_dtype != "f32":
         lines += ["K and V in %s, Q and the output in f32." % kv_dtype, ""]
+    if dtype != "f32":
+        lines += ["Q, K and V in %s (the same rounded values for every "
+                  "implementation); libsdpa writes f32." % dtype, ""]
     versions = {}
     for r in records:
         if "version" in r:
@@ -683,6 +731,9 @@ def parse_args():
     parser.add_argument("--kv-dtype", choices=["f32", "f16"], default="f32",
                         help="K and V element type (Q and the output stay "
                         "f32); f16 runs sdpa and ggml only")
+    parser.add_argument("--dtype", choices=["f32", "bf16"], default="f32",
+                        help="Q, K and V element type; bf16 runs sdpa, torch "
+                        "and openvino only")
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "out", "bench"))
     parser.add_argument("--worker", choices=sorted(PREPARE), help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -712,6 +763,8 @@ def main():
         missing = available(impl)
         if not missing and args.kv_dtype != "f32" and impl not in F16_KV:
             missing = "F32 K/V only here (its API takes Q, K, V of one type)"
+        if not missing and args.dtype != "f32" and impl not in BF16:
+            missing = "F32 only here"
         if missing:
             print("== %s: %s" % (impl, missing))
             skipped[impl] = missing
@@ -720,7 +773,7 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "sdpa_peers.json"), "w") as f:
         json.dump({"records": records, "skipped": skipped}, f, indent=1)
-    text = markdown(records, impls, skipped, args.kv_dtype)
+    text = markdown(records, impls, skipped, args.kv_dtype, args.dtype)
     md_path = os.path.join(args.out_dir, "sdpa_peers.md")
     with open(md_path, "w") as f:
         f.write(text)
