@@ -11,6 +11,18 @@
 namespace sdpa {
 namespace {
 
+// "AVX3_ZEN4, AVX3, ..., SCALAR": the names of `isas`, most capable first.
+std::string IsaNames(uint64_t isas) {
+  std::string names;
+  for (int bit = 63; bit >= 0; --bit) {
+    const uint64_t isa = uint64_t{1} << bit;
+    if ((isas & isa) == 0) continue;
+    if (!names.empty()) names += ", ";
+    names += IsaName(isa);
+  }
+  return names;
+}
+
 // The ISA a context gets when its options ask for none: the best available,
 // capped by SDPA_ISA (demos and benchmarks compare ISAs through it).
 uint64_t DefaultIsa() {
@@ -21,13 +33,14 @@ uint64_t DefaultIsa() {
     if (wanted == 0) {
       throw Error(SDPA_ERROR_INVALID_ARGUMENT,
                   std::string("environment variable SDPA_ISA=\"") + env +
-                      "\" is not an ISA name (try AVX3, AVX2, SSE4, SSSE3, "
-                      "NEON, SVE, SCALAR)");
+                      "\" is not an ISA name (this CPU and build run " +
+                      IsaNames(available) + ")");
     }
     if ((available & wanted) == 0) {
       throw Error(SDPA_ERROR_UNSUPPORTED,
                   std::string("environment variable SDPA_ISA=") + env +
-                      ": this CPU or build cannot run that ISA");
+                      ": this CPU or build cannot run that ISA (it runs " +
+                      IsaNames(available) + ")");
     }
     return wanted;
   }
