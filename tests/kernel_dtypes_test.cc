@@ -208,6 +208,31 @@ TEST_P(KernelDtypes, PrefillBf16QueriesAndKeys) {
   }
 }
 
+// BF16 Q and K in decoding (1-8 rows per KV head): on AVX3_ZEN4 the dot
+// form on BF16 dot products, K read in place, whatever the head dim (its
+// last part vector read masked: dims below, between and past whole
+// 32-element vectors, odd ones too), over two 512-key blocks and a
+// remainder; elsewhere the f32 dot form.
+TEST_P(KernelDtypes, DecodeBf16QueriesAndKeysAnyHeadDim) {
+  constexpr Layout kLayouts[] = {Layout::kBhsd, Layout::kBshd, Layout::kPadded,
+                                 Layout::kFusedSlice, Layout::kReversed};
+  uint32_t seed = 1;
+  for (int64_t dim : {2, 7, 33, 72, 80, 130}) {
+    for (int64_t group : {1, 3, 4, 8}) {
+      Case c;
+      c.kv_heads = 2, c.q_heads = 2 * group;
+      c.q_len = group == 8 ? 1 : 2 - group % 2, c.kv_len = 1031;
+      c.head_dim = dim, c.value_dim = group == 3 ? 40 : 64;
+      c.layout = kLayouts[seed % 5];
+      c.q_dtype = c.k_dtype = SDPA_DTYPE_BF16;
+      c.v_dtype = seed % 2 ? SDPA_DTYPE_BF16 : SDPA_DTYPE_F32;
+      c.out_dtype = seed % 3 ? SDPA_DTYPE_F32 : SDPA_DTYPE_BF16;
+      c.seed = seed++;
+      Check(c);
+    }
+  }
+}
+
 // Scales whose power of two BF16 Q cannot carry exactly (it would make
 // elements subnormal, which the dot instruction reads as 0, or overflow an
 // element) or that are negative: such tasks take the f32 tiles, and results

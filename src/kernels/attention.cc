@@ -412,13 +412,12 @@ class TaskRunner {
            vdim_ % lanes_ == 0;
   }
   // BF16 Q and K on a CPU with AVX512_BF16: Q·Kᵀ on BF16 dot products
-  // (qk_bf16_tile-inl.h), K read in place (unit element stride; an even
-  // head dim, as the tiles read K in pairs, and for the dot form a whole
-  // number of 32-element vectors).
+  // (qk_bf16_tile-inl.h), K read in place (unit element stride; for the
+  // rows-in-lanes tile an even head dim, as it broadcasts K in pairs).
   bool QkOnBf16Dots(bool bf16_dot) const {
     return kBf16DotTarget && bf16_dot && p_.q_type == ElemType::kBF16 &&
            p_.k_type == ElemType::kBF16 && p_.k_strides[3] == 1 &&
-           dim_ % (dot_form_ ? 32 : 2) == 0;
+           (dot_form_ || dim_ % 2 == 0);
   }
   void CarveScratch();
   void PackQueries();

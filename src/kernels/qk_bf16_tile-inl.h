@@ -196,6 +196,14 @@ HWY_INLINE SDPA_BF16_DOT_ATTR __m512bh LoadPairs(const uint16_t* p) {
   return reinterpret_cast<__m512bh>(_mm512_loadu_si512(p));
 }
 
+// The first `count` (< 32) BF16 elements from p, zeros after them; nothing
+// past them is read.
+HWY_INLINE SDPA_BF16_DOT_ATTR __m512bh LoadPairsPartial(const uint16_t* p,
+                                                        size_t count) {
+  const __mmask32 first = static_cast<__mmask32>((uint32_t{1} << count) - 1);
+  return reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(first, p));
+}
+
 HWY_INLINE SDPA_BF16_DOT_ATTR __m512 Dot(__m512 acc, __m512bh a, __m512bh b) {
   return _mm512_dpbf16_ps(acc, a, b);
 }
@@ -207,9 +215,9 @@ HWY_INLINE SDPA_BF16_DOT_ATTR hn::Vec512<float> ScaledSum(__m512 a, __m512 b,
 
 // The dot form (decoding, few rows; QkDotBlock in qk_tile-inl.h) on BF16
 // dot products: s[kk * rt + r] = score_scale * Dot(q row r, K row kk) for
-// r < rows. Q rows hold `dim` BF16 (a multiple of 32: whole vectors of
-// pairs), q_row_stride elements apart, scaled as for QkBf16Tile; K rows are
-// the caller's BF16 rows, read in place. Prefetches as QkDotBlock's
+// r < rows. Q rows hold `dim` BF16 (any dim: the last part vector is read
+// masked), q_row_stride elements apart, scaled as for QkBf16Tile; K rows
+// are the caller's BF16 rows, read in place. Prefetches as QkDotBlock's
 // (PrefetchForDotKey).
 template <class TV>
 HWY_NOINLINE SDPA_BF16_DOT_ATTR void QkDotBf16Block(
@@ -250,12 +258,21 @@ HWY_NOINLINE SDPA_BF16_DOT_ATTR void QkDotBf16Block(
         a3 = Dot(a3, LoadPairs(q3 + e), k0);
         b3 = Dot(b3, LoadPairs(q3 + e + kPerVec), k1);
       }
-      if (e < dim) {
+      if (e + kPerVec <= dim) {
         const __m512bh k0 = LoadPairs(kr + e);
         a0 = Dot(a0, LoadPairs(q0 + e), k0);
         a1 = Dot(a1, LoadPairs(q1 + e), k0);
         a2 = Dot(a2, LoadPairs(q2 + e), k0);
         a3 = Dot(a3, LoadPairs(q3 + e), k0);
+        e += kPerVec;
+      }
+      if (e < dim) {
+        const size_t n = dim - e;
+        const __m512bh k0 = LoadPairsPartial(kr + e, n);
+        b0 = Dot(b0, LoadPairsPartial(q0 + e, n), k0);
+        b1 = Dot(b1, LoadPairsPartial(q1 + e, n), k0);
+        b2 = Dot(b2, LoadPairsPartial(q2 + e, n), k0);
+        b3 = Dot(b3, LoadPairsPartial(q3 + e, n), k0);
       }
       SumsOfFour(d, ScaledSum(a0, b0, scale), ScaledSum(a1, b1, scale),
                  ScaledSum(a2, b2, scale), ScaledSum(a3, b3, scale),
@@ -273,8 +290,12 @@ HWY_NOINLINE SDPA_BF16_DOT_ATTR void QkDotBf16Block(
         a3 = Dot(a3, LoadPairs(qr + e + 3 * kPerVec),
                  LoadPairs(kr + e + 3 * kPerVec));
       }
-      for (; e < dim; e += kPerVec) {
+      for (; e + kPerVec <= dim; e += kPerVec) {
         a0 = Dot(a0, LoadPairs(qr + e), LoadPairs(kr + e));
+      }
+      if (e < dim) {
+        a1 = Dot(a1, LoadPairsPartial(qr + e, dim - e),
+                 LoadPairsPartial(kr + e, dim - e));
       }
       const V total{
           _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))};
