@@ -421,7 +421,7 @@ class TaskRunner {
   }
   void CarveScratch();
   void PackQueries();
-  bool PackQueryPairs();
+  bool PackQueryRows(float scale, float smallest, bool as_pairs);
   void ComputeVisibleRanges();
 
   // What one K/V block [j0, j1) has prepared so far, shared by its tiles.
@@ -467,7 +467,7 @@ class TaskRunner {
   const size_t q_tile_floats_;
   // K / V rows read in place as 16-bit and widened in registers (decoding).
   const bool k_wide_, v_wide_;
-  // Q·Kᵀ on BF16 dot products (QkOnBf16Dots), until PackQueryPairs finds
+  // Q·Kᵀ on BF16 dot products (QkOnBf16Dots), until PackQueries finds
   // that Q cannot carry the scale's power of two exactly.
   bool qk_bf16_;
   float bf16_score_scale_ = 1.0f;  // the rest of the scale, in [1, 2)
@@ -530,13 +530,16 @@ TaskRunner::TaskRunner(const Problem& p, const Task& t, bool bf16_dot)
 
 void TaskRunner::CarveScratch() {
   using C = ScratchCarver;
+  // BF16 dot tasks read K in place, but keep a block to pack it into in
+  // case PackQueries sends them to the f32 tiles.
+  const bool k_packable = !k_in_place_ || qk_bf16_;
   const size_t floats =
       C::Size(num_tiles_ * q_tile_floats_) + C::Size(4 * dim_padded_) +
       C::Size(rows_padded_ * vdim_padded_) + 4 * C::Size(rows_padded_) +
       2 * C::Size(2 * rows_padded_) +  // int64 first/last
       3 * C::Size(rt_) + C::Size(bc_ * rt_) +
       (has_mask_ ? C::Size(bc_ * rt_) : 0) +
-      (k_in_place_ && !qk_bf16_ ? 0 : C::Size(bc_ * dim_padded_)) +
+      (k_packable ? C::Size(bc_ * dim_padded_) : 0) +
       (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_)) +
       C::Size(PvBlockScratch<kPvRows>(d_, bc_));
   ScratchCarver carve(ThreadScratch(floats));
@@ -554,7 +557,7 @@ void TaskRunner::CarveScratch() {
   s_max_ = carve.Take(rt_);
   s_tile_ = carve.Take(bc_ * rt_);
   mask_tile_ = has_mask_ ? carve.Take(bc_ * rt_) : nullptr;
-  k_pack_ = k_in_place_ && !qk_bf16_ ? nullptr : carve.Take(bc_ * dim_padded_);
+  k_pack_ = k_packable ? carve.Take(bc_ * dim_padded_) : nullptr;
   v_pack_ = v_in_place_ ? nullptr : carve.Take(bc_ * vdim_padded_);
   pv_wide_ = carve.Take(PvBlockScratch<kPvRows>(d_, bc_));
 }
@@ -566,91 +569,53 @@ void TaskRunner::CarveScratch() {
 // the scores themselves are small) or flush a nonzero one to 0 (tiny scale:
 // 0·Inf would then be NaN where q·k·scale is ±Inf), Q is packed unscaled
 // and the scores are scaled instead (TileMasks::scale_scores).
+// For the BF16 dot tiles (qk_bf16_), Q is packed as BF16 pairs instead,
+// each element multiplied by the power of two 2^(e - 1) of scale·log2(e) =
+// m·2^e (m in [0.5, 1)); the tiles multiply the scores by the rest, 2m.
+// Where that would overflow a finite element or make a nonzero one
+// subnormal (the dot instruction reads subnormals as 0), or the scale is
+// not positive, the task takes the f32 tiles.
 void TaskRunner::PackQueries() {
+  const float log2_scale = p_.scale * kLog2e;
   if (qk_bf16_) {
-    if (PackQueryPairs()) return;
+    int exponent = 0;
+    const float mantissa = std::frexp(log2_scale, &exponent);
+    const float power = std::ldexp(1.0f, exponent - 1);
+    if (log2_scale > 0.0f && std::isfinite(log2_scale) && power > 0.0f &&
+        std::isfinite(power) &&
+        PackQueryRows(power, std::numeric_limits<float>::min(),
+                      /*as_pairs=*/true)) {
+      bf16_score_scale_ = 2.0f * mantissa;
+      return;
+    }
     // The f32 tiles: K is then packed into f32 rows, or read in place and
     // widened by the dot form, as for other types.
     qk_bf16_ = false;
     k_in_place_ = k_wide_;
   }
-  using V = hn::Vec<decltype(d_)>;
-  const float log2_scale = p_.scale * kLog2e;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const V q_scale = hn::Set(d_, scale_scores_ ? 1.0f : log2_scale);
-    const V zero = hn::Zero(d_);
-    auto overflow = hn::Lt(zero, zero);  // no lane
-    // Row r of the task, widened and scaled into `row` (dim_padded_ floats).
-    const auto pack_row = [&](size_t r, float* HWY_RESTRICT row) {
-      const int64_t src = t_.batch * p_.q_strides[0] +
-                          HeadOf(r) * p_.q_strides[1] +
-                          PosOf(r) * p_.q_strides[2];
-      PackRows(d_, p_.q, p_.q_type, src, 0, p_.q_strides[3], 1, dim_, row,
-               dim_padded_);
-      for (size_t e = 0; e < dim_padded_; e += lanes_) {
-        const V q = hn::Load(d_, row + e);
-        const V x = hn::Mul(q, q_scale);
-        overflow = hn::Or(overflow,
-                          hn::Or(hn::AndNot(hn::IsFinite(x), hn::IsFinite(q)),
-                                 hn::AndNot(hn::Eq(q, zero), hn::Eq(x, zero))));
-        hn::Store(x, d_, row + e);
-      }
-    };
-    std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
-    if (dot_form_) {
-      // The dot form keeps rows as they are: scaled straight into the tile.
-      for (size_t r = 0; r < rows_; ++r) {
-        pack_row(
-            r, q_pack_ + (r / rt_) * q_tile_floats_ + (r % rt_) * dim_padded_);
-      }
-    } else {
-      // Four rows at a time, transposed into their tile (rows past rows_
-      // are zero); one at a time where tiles are not a multiple of 4 rows
-      // (SCALAR).
-      const size_t group = rt_ % 4 == 0 ? 4 : 1;
-      for (size_t r0 = 0; r0 < rows_; r0 += group) {
-        for (size_t i = 0; i < group; ++i) {
-          float* row = q_row_ + i * dim_padded_;
-          if (r0 + i < rows_) {
-            pack_row(r0 + i, row);
-          } else {
-            std::memset(row, 0, dim_padded_ * sizeof(float));
-          }
-        }
-        StoreRowsTransposed(q_row_, group, dim_padded_, dim_,
-                            q_pack_ + (r0 / rt_) * q_tile_floats_, rt_,
-                            r0 % rt_);
-      }
-    }
-    if (hn::AllFalse(d_, overflow) || scale_scores_) return;
-    scale_scores_ = true;
-  }
+  // x·scale is 0 for a nonzero x exactly where it is below the smallest
+  // subnormal.
+  constexpr float kSmallest = std::numeric_limits<float>::denorm_min();
+  if (PackQueryRows(log2_scale, kSmallest, /*as_pairs=*/false)) return;
+  scale_scores_ = true;
+  PackQueryRows(1.0f, kSmallest, /*as_pairs=*/false);
 }
 
-// Q for the BF16 dot tiles: for the rows-in-lanes tile, qp[p][row] =
-// {q[row][2p], q[row][2p + 1]} as BF16 pairs in 32-bit lanes (rows past
-// rows_ are 0); for the dot form, rows of BF16 as they are, each 2 *
-// dim_padded_ elements apart (the f32 rows' place). Each element is
-// multiplied by the power of two 2^(e - 1) of scale·log2(e) = m·2^e (m in
-// [0.5, 1)); the tiles multiply the scores by the rest, 2m. False (nothing
-// to use) where that would overflow a finite element or make a nonzero one
-// subnormal (the dot instruction reads subnormals as 0).
-bool TaskRunner::PackQueryPairs() {
-  const float log2_scale = p_.scale * kLog2e;
-  if (!(log2_scale > 0.0f) || !std::isfinite(log2_scale)) return false;
-  int exponent = 0;
-  const float mantissa = std::frexp(log2_scale, &exponent);
-  const float power = std::ldexp(1.0f, exponent - 1);
-  if (!(power > 0.0f) || !std::isfinite(power)) return false;
-  bf16_score_scale_ = 2.0f * mantissa;
+// Packs Q (see PackQueries), each element multiplied by `scale`; with
+// as_pairs, as BF16 pairs in 32-bit words (the products being BF16 values
+// exactly where this returns true): for the rows-in-lanes tile qp[p][row] =
+// {q[row][2p], q[row][2p + 1]}, for the dot form rows of BF16 as they are,
+// each 2 * dim_padded_ elements apart (the f32 rows' place). Rows past rows_
+// are 0. False where a product overflowed a finite element, or a nonzero
+// element's product fell below `smallest` in magnitude.
+bool TaskRunner::PackQueryRows(float scale, float smallest, bool as_pairs) {
   using V = hn::Vec<decltype(d_)>;
-  const V q_scale = hn::Set(d_, power);
+  const V q_scale = hn::Set(d_, scale);
   const V zero = hn::Zero(d_);
-  const V min_normal = hn::Set(d_, std::numeric_limits<float>::min());
+  const V small = hn::Set(d_, smallest);
   auto inexact = hn::Lt(zero, zero);  // no lane
-  // Row r of the task into `row` (dim_padded_ floats): widened and scaled
-  // (exactly, unless `inexact`), then as BF16 pairs in its first
-  // dim_padded_ / 2 words.
+  // Row r of the task, widened and scaled into `row` (dim_padded_ floats);
+  // as_pairs: then as BF16 pairs in its first dim_padded_ / 2 words.
   const auto pack_row = [&](size_t r, float* HWY_RESTRICT row) {
     const int64_t src = t_.batch * p_.q_strides[0] +
                         HeadOf(r) * p_.q_strides[1] +
@@ -661,11 +626,11 @@ bool TaskRunner::PackQueryPairs() {
       const V x = hn::Load(d_, row + e);
       const V y = hn::Mul(x, q_scale);
       inexact = hn::Or(
-          inexact,
-          hn::Or(hn::AndNot(hn::IsFinite(y), hn::IsFinite(x)),
-                 hn::And(hn::Ne(x, zero), hn::Lt(hn::Abs(y), min_normal))));
+          inexact, hn::Or(hn::AndNot(hn::IsFinite(y), hn::IsFinite(x)),
+                          hn::And(hn::Ne(x, zero), hn::Lt(hn::Abs(y), small))));
       hn::Store(y, d_, row + e);
     }
+    if (!as_pairs) return;
     // Each element is a BF16 value exactly: its upper 16 bits. Word p is
     // written after elements 2p and 2p + 1 are read.
     for (size_t p = 0; p < dim_padded_ / 2; ++p) {
@@ -678,15 +643,19 @@ bool TaskRunner::PackQueryPairs() {
   };
   std::memset(q_pack_, 0, num_tiles_ * q_tile_floats_ * sizeof(float));
   if (dot_form_) {
+    // The dot form keeps rows as they are: scaled straight into the tile.
     for (size_t r = 0; r < rows_; ++r) {
       pack_row(r,
                q_pack_ + (r / rt_) * q_tile_floats_ + (r % rt_) * dim_padded_);
     }
   } else {
-    // Words transposed as StoreRowsTransposed moves floats (bit for bit),
-    // four rows at a time (rt_ is a multiple of 16 here).
-    for (size_t r0 = 0; r0 < rows_; r0 += 4) {
-      for (size_t i = 0; i < 4; ++i) {
+    // Four rows at a time, transposed into their tile (rows past rows_
+    // are zero); one at a time where tiles are not a multiple of 4 rows
+    // (SCALAR). BF16 pairs are transposed as words, moved bit for bit.
+    const size_t group = rt_ % 4 == 0 ? 4 : 1;
+    const size_t columns = as_pairs ? dim_ / 2 : dim_;
+    for (size_t r0 = 0; r0 < rows_; r0 += group) {
+      for (size_t i = 0; i < group; ++i) {
         float* row = q_row_ + i * dim_padded_;
         if (r0 + i < rows_) {
           pack_row(r0 + i, row);
@@ -694,7 +663,7 @@ bool TaskRunner::PackQueryPairs() {
           std::memset(row, 0, dim_padded_ * sizeof(float));
         }
       }
-      StoreRowsTransposed(q_row_, 4, dim_padded_, dim_ / 2,
+      StoreRowsTransposed(q_row_, group, dim_padded_, columns,
                           q_pack_ + (r0 / rt_) * q_tile_floats_, rt_, r0 % rt_);
     }
   }
