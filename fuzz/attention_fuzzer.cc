@@ -32,6 +32,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -215,6 +216,8 @@ constexpr __int128 kMaxBufferBytes = 4 << 20;
 constexpr __int128 kMaxViewElements = 1 << 20;
 constexpr double kMaxWork = 1 << 22;         // B*Hq*Tq*Tk*(Dk+Dv) per call
 constexpr double kMaxCheckedWork = 1 << 21;  // ... compared with the reference
+// sizeof(sdpa_attention_args) of version 0.1, which ended at window_right.
+constexpr uint32_t kArgsSizeV01 = offsetof(sdpa_attention_args, flags);
 
 // ---------------------------------------------------------------- failure
 
@@ -491,6 +494,7 @@ struct Case {
   // Arguments.
   bool args_null = false;
   uint32_t struct_size = sizeof(sdpa_attention_args);
+  uint32_t arg_flags = 0;  // sdpa_attention_args.flags
   TensorSpec t[kRoles];
   float scale = 0.0f;
   int32_t causal = 0;
@@ -508,6 +512,12 @@ struct Case {
   // Memory.
   std::vector<Buffer> buffers;
 };
+
+// Whether the library reads args->flags: a struct of version 0.1 ends
+// before it.
+bool FlagsRead(const Case& c) {
+  return c.struct_size >= sizeof(sdpa_attention_args);
+}
 
 void DecodeTensor(Reader& in, int role, const int64_t logical[4],
                   TensorSpec& t) {
@@ -621,7 +631,11 @@ void Decode(Reader& in, Case& c) {
                                           sizeof(sdpa_attention_args) - 8,
                                           sizeof(sdpa_attention_args) + 1,
                                           sizeof(sdpa_attention_args) + 64,
-                                          0xFFFFFFFFu};
+                                          0xFFFFFFFFu,
+                                          kArgsSizeV01,
+                                          kArgsSizeV01 + 4};
+  static const uint32_t kArgFlags[] = {SDPA_FLAG_BF16_WEIGHTS, 2u, 0x80000000u,
+                                       SDPA_FLAG_BF16_WEIGHTS | 4u};
   const uint8_t flags = in.U8();
   c.args_null = (flags & 0x81) == 0x81;  // rare: two bits
   const bool q_null = flags & 2, k_null = flags & 4, v_null = flags & 8;
@@ -629,6 +643,7 @@ void Decode(Reader& in, Case& c) {
   const bool want_mask = flags & 32, want_lse = flags & 64;
   const uint8_t more = in.U8();
   if (more & 1) c.struct_size = Pick(kStructSizes, in.U8());
+  if (more & 2) c.arg_flags = Pick(kArgFlags, in.U8());
 
   // Context.
   const uint8_t context_mode = in.U8();
@@ -741,10 +756,11 @@ void Decode(Reader& in, Case& c) {
     c.specials.push_back(s);
   }
 
-  Append("args: %s, struct_size %u, scale %g, causal %d, window %" PRId64
-         ", %" PRId64 "\n",
-         c.args_null ? "NULL" : "set", c.struct_size, c.scale, c.causal,
-         c.window_left, c.window_right);
+  Append(
+      "args: %s, struct_size %u, flags 0x%x, scale %g, causal %d, "
+      "window %" PRId64 ", %" PRId64 "\n",
+      c.args_null ? "NULL" : "set", c.struct_size, c.arg_flags, c.scale,
+      c.causal, c.window_left, c.window_right);
   for (int role = 0; role < kRoles; ++role) {
     const TensorSpec& t = c.t[role];
     if (!t.present) {
@@ -980,7 +996,13 @@ Verdict Expect(const Case& c, std::string* why) {
     Demote(v, Verdict::kEither);
   };
   if (c.args_null) invalid("args is NULL");
-  if (c.struct_size < sizeof(sdpa_attention_args)) invalid("struct_size");
+  if (c.struct_size != kArgsSizeV01 &&
+      c.struct_size < sizeof(sdpa_attention_args)) {
+    invalid("struct_size");
+  }
+  if (FlagsRead(c) && (c.arg_flags & ~SDPA_FLAG_BF16_WEIGHTS) != 0) {
+    invalid("flags");
+  }
   for (int role = 0; role < kRoles; ++role) {
     const TensorSpec& t = c.t[role];
     const std::string name = kRoleNames[role];
@@ -1179,7 +1201,13 @@ void CheckAgainstReference(Case& c, const sdpa_attention_args& args) {
 
   std::vector<double> want_out, want_lse;
   sdpa::ReferenceAttention(args, &want_out, &want_lse);
-  constexpr double kTolerance = 1e-5;
+  // SDPA_FLAG_BF16_WEIGHTS with BF16 V may round each weight to BF16: up
+  // to 2^-8 of max|V| more (sdpa.h).
+  const double kTolerance =
+      1e-5 + (FlagsRead(c) && (c.arg_flags & SDPA_FLAG_BF16_WEIGHTS) != 0 &&
+                      v.dtype == SDPA_DTYPE_BF16
+                  ? 0x1p-8
+                  : 0.0);
   const int64_t dv = o.shape[3];
   size_t row = 0;
   ForEachElement(o, [&](const int64_t* i, int64_t) {
@@ -1280,6 +1308,7 @@ void Run(Case& c) {
   StoreRaw(&filled.causal, c.causal);
   filled.window_left = c.window_left;
   filled.window_right = c.window_right;
+  filled.flags = c.arg_flags;
   // A caller whose struct is struct_size bytes long (ASan sees overreads).
   const size_t full = sizeof(sdpa_attention_args);
   const size_t bytes =

@@ -94,7 +94,8 @@ I64 = {0: 0, -1: 1, 1: 2, 2: 3, "max": 6, "min": 7, 2**31: 10, 2**62: 13,
 
 def seed(*, b=1, hkv=1, group=1, tq=4, tk=4, d=8, dv=8, mask=False, lse=False,
          mask_bcast=0, context=("cached", 0, 0), tensors=None, null=(),
-         args_null=False, struct_size=None, scale=0, scale_bits=None,
+         args_null=False, struct_size=None, arg_flags=None, scale=0,
+         scale_bits=None,
          causal=0, wl=0, wr=0, seed_value=1, classes=(0, 0, 0), drop=0,
          specials=()):
     """One call. Sizes are decoder bytes: values < 160 mean 1 + x % 40."""
@@ -102,9 +103,12 @@ def seed(*, b=1, hkv=1, group=1, tq=4, tk=4, d=8, dv=8, mask=False, lse=False,
              | (4 if K in null else 0) | (8 if V in null else 0)
              | (16 if OUT in null else 0) | (32 if mask else 0)
              | (64 if lse else 0))
-    out = bytearray([flags, 1 if struct_size is not None else 0])
+    out = bytearray([flags, (1 if struct_size is not None else 0)
+                     | (2 if arg_flags is not None else 0)])
     if struct_size is not None:
         out.append(struct_size)
+    if arg_flags is not None:  # an index into the fuzzer's kArgFlags
+        out.append(arg_flags)
     kind = context[0]
     if kind == "default":
         out.append(1)
@@ -231,6 +235,16 @@ SEEDS = {
     "bad_struct_size_zero": seed(struct_size=0),
     "bad_struct_size_short": seed(struct_size=3),
     "ok_struct_size_longer": seed(struct_size=6),
+    # struct_size of version 0.1: flags, past its end, are not read.
+    "ok_struct_size_v01_flags_unread": seed(struct_size=8, arg_flags=1),
+    "bad_struct_size_v01_plus_4": seed(struct_size=9),
+    "bad_flags_unknown_bit": seed(arg_flags=1),
+    # BF16 Q/K/V, 20 rows: prefill tiles, P·V on BF16 dot products on
+    # AVX3_ZEN4.
+    "ok_bf16_weights": seed(
+        tq=size(20), tk=size(33), d=size(16), dv=size(24), arg_flags=0,
+        lse=True, tensors={role: Tensor(dtype_mode=2, dtype_byte=1)
+                           for role in (Q, K, V)}),
     "bad_q_null": seed(null=(Q,)),
     "bad_out_null": seed(null=(OUT,)),
     "bad_data_null": seed(tensors={V: Tensor(null_data=True)}),

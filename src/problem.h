@@ -46,6 +46,8 @@ struct Problem {
   int64_t lse_strides[3] = {};
 
   float scale = 1.0f;  // already resolved (never 0 from the API default)
+  // SDPA_FLAG_BF16_WEIGHTS: P·V may round the softmax weights to BF16.
+  bool bf16_weights = false;
 
   // Visibility of key j to query i, with d(i) = i + diag_offset:
   //   (left < 0 || j >= d(i) - left) && (right < 0 || j <= d(i) + right).

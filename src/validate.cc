@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -18,6 +19,14 @@ namespace {
 // staying below 2^62 leaves the kernels' index arithmetic (d(i) +- window,
 // rounding up to whole blocks) room without overflow checks of its own.
 constexpr int64_t kMaxSize = int64_t{1} << 62;
+
+// sizeof(sdpa_attention_args) in version 0.1: its fields end at window_right
+// (flags came in 0.2).
+constexpr int64_t kAttentionArgsSizeV01 =
+    offsetof(sdpa_attention_args, window_right) + sizeof(int64_t);
+static_assert(kAttentionArgsSizeV01 == offsetof(sdpa_attention_args, flags),
+              "flags follows the fields of version 0.1");
+constexpr uint32_t kKnownFlags = SDPA_FLAG_BF16_WEIGHTS;
 
 [[noreturn]] void Invalid(const std::string& message) {
   throw Error(SDPA_ERROR_INVALID_ARGUMENT, message);
@@ -277,6 +286,7 @@ Problem BuildProblem(const sdpa_attention_args& args) {
     p.lse = static_cast<float*>(args.lse->data);
     CopyStrides(*args.lse, p.lse_strides, 3);
   }
+  p.bf16_weights = (args.flags & SDPA_FLAG_BF16_WEIGHTS) != 0;
   p.scale = args.scale != 0.0f
                 ? args.scale
                 : static_cast<float>(
@@ -302,13 +312,25 @@ Problem BuildProblem(const sdpa_attention_args& args) {
 Problem ValidateAttentionArgs(const sdpa_attention_args* args_pointer) {
   if (args_pointer == nullptr) Invalid("args is NULL");
   // struct_size first: the fields after it may lie beyond the caller's struct.
-  if (args_pointer->struct_size < sizeof(sdpa_attention_args)) {
-    Invalid("args->struct_size is " + Str(args_pointer->struct_size) +
-            "; expected at least " +
-            Str(static_cast<int64_t>(sizeof(sdpa_attention_args))) +
-            " (sizeof(sdpa_attention_args))");
+  // A caller's struct is one of a version: 0.1's, this one, or a later
+  // (larger) one; any other size is a caller's mistake.
+  const int64_t size = args_pointer->struct_size;
+  if (size != kAttentionArgsSizeV01 &&
+      size < static_cast<int64_t>(sizeof(sdpa_attention_args))) {
+    Invalid("args->struct_size is " + Str(size) +
+            "; expected at least sizeof(sdpa_attention_args) = " +
+            Str(static_cast<int64_t>(sizeof(sdpa_attention_args))) + ", or " +
+            Str(kAttentionArgsSizeV01) + " (the struct of version 0.1)");
   }
-  const sdpa_attention_args& args = *args_pointer;
+  // The caller's fields, and zeros for those added after its struct ends.
+  sdpa_attention_args args{};
+  memcpy(&args, args_pointer,
+         std::min(static_cast<size_t>(size), sizeof(args)));
+  if ((args.flags & ~kKnownFlags) != 0) {
+    Invalid("args->flags is " + Hex(args.flags) + "; unknown bits " +
+            Hex(args.flags & ~kKnownFlags) +
+            " (known: SDPA_FLAG_BF16_WEIGHTS = 0x1)");
+  }
   if (args.q == nullptr) Invalid("args->q is NULL");
   if (args.k == nullptr) Invalid("args->k is NULL");
   if (args.v == nullptr) Invalid("args->v is NULL");

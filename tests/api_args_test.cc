@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -94,6 +96,27 @@ const BadCase kBadCases[] = {
      SDPA_ERROR_INVALID_ARGUMENT,
      {"args->struct_size", "expected at least"},
      [](ValidCall& c) { c.args.struct_size = sizeof(c.args) - 1; }},
+    // Between version 0.1's struct and this one: no version's size.
+    {"struct_size_of_no_version",
+     SDPA_ERROR_INVALID_ARGUMENT,
+     {"args->struct_size", "version 0.1"},
+     [](ValidCall& c) {
+       c.args.struct_size = offsetof(sdpa_attention_args, flags) + 4;
+     }},
+    {"struct_size_short_of_version_0_1",
+     SDPA_ERROR_INVALID_ARGUMENT,
+     {"args->struct_size", "version 0.1"},
+     [](ValidCall& c) {
+       c.args.struct_size = offsetof(sdpa_attention_args, flags) - 8;
+     }},
+    {"flags_unknown_bit",
+     SDPA_ERROR_INVALID_ARGUMENT,
+     {"args->flags is 0x3", "unknown bits 0x2"},
+     [](ValidCall& c) { c.args.flags = SDPA_FLAG_BF16_WEIGHTS | 2u; }},
+    {"flags_high_bit",
+     SDPA_ERROR_INVALID_ARGUMENT,
+     {"args->flags is 0x80000000", "SDPA_FLAG_BF16_WEIGHTS"},
+     [](ValidCall& c) { c.args.flags = 0x80000000u; }},
     // Required pointers.
     {"q_null",
      SDPA_ERROR_INVALID_ARGUMENT,
@@ -427,6 +450,30 @@ TEST(ValidCallTest, LargerStructSizeAccepted) {
   larger.args.struct_size = sizeof(larger);
   ASSERT_EQ(sdpa_attention(nullptr, &larger.args), SDPA_OK)
       << sdpa_last_error();
+  EXPECT_TRUE(MatchesReference(call.args, kTolerance));
+}
+
+// A caller built against version 0.1 passes a struct that ends at
+// window_right: flags, past its end, are never read (ASan would see it in
+// this heap copy of exactly that size).
+TEST(ValidCallTest, StructOfVersion01Accepted) {
+  ValidCall call;
+  const size_t size = offsetof(sdpa_attention_args, flags);
+  std::unique_ptr<unsigned char[]> bytes(new unsigned char[size]);
+  call.args.struct_size = static_cast<uint32_t>(size);
+  memcpy(bytes.get(), &call.args, size);
+  ASSERT_EQ(sdpa_attention(nullptr,
+                           reinterpret_cast<sdpa_attention_args*>(bytes.get())),
+            SDPA_OK)
+      << sdpa_last_error();
+  EXPECT_TRUE(MatchesReference(call.args, kTolerance));
+}
+
+// The flag is a permission: with F32 inputs it changes nothing.
+TEST(ValidCallTest, Bf16WeightsFlagWithF32ValuesIsExact) {
+  ValidCall call;
+  call.args.flags = SDPA_FLAG_BF16_WEIGHTS;
+  ASSERT_EQ(sdpa_attention(nullptr, &call.args), SDPA_OK) << sdpa_last_error();
   EXPECT_TRUE(MatchesReference(call.args, kTolerance));
 }
 

@@ -80,7 +80,7 @@ TEST(Version, MatchesTheHeader) {
   EXPECT_EQ(version >> 16, uint32_t{SDPA_VERSION_MAJOR});
   EXPECT_EQ((version >> 8) & 0xff, uint32_t{SDPA_VERSION_MINOR});
   EXPECT_EQ(version & 0xff, uint32_t{SDPA_VERSION_PATCH});
-  EXPECT_EQ(version, 0x000100u);  // 0.1.0: update with the version
+  EXPECT_EQ(version, 0x000200u);  // 0.2.0: update with the version
 }
 
 TEST(IsaName, EveryBit) {

@@ -40,7 +40,7 @@ extern "C" {
 
 /** Library version: sdpa_version() returns MAJOR << 16 | MINOR << 8 | PATCH. */
 #define SDPA_VERSION_MAJOR 0
-#define SDPA_VERSION_MINOR 1
+#define SDPA_VERSION_MINOR 2
 #define SDPA_VERSION_PATCH 0
 
 /** What a call returned. SDPA_OK is 0; every other value is a failure. */
@@ -107,7 +107,8 @@ typedef struct sdpa_tensor {
  * it).
  *
  * New fields are only ever added at the end; struct_size tells the library
- * which fields the caller knows. */
+ * which fields the caller knows: a caller built against 0.1, whose struct
+ * ends at window_right, gets flags 0. */
 typedef struct sdpa_attention_args {
   uint32_t struct_size;    /* sizeof(sdpa_attention_args) */
   const sdpa_tensor* q;    /* [B, Hq,  Tq, Dk] */
@@ -124,7 +125,22 @@ typedef struct sdpa_attention_args {
   sdpa_causal causal;
   int64_t window_left;  /* < 0: unbounded */
   int64_t window_right; /* < 0: unbounded */
+  uint32_t flags;       /* SDPA_FLAG_* bits; 0: F32 arithmetic throughout
+                           (since 0.2) */
 } sdpa_attention_args;
+
+/** Flags of sdpa_attention_args.
+ *
+ * SDPA_FLAG_BF16_WEIGHTS allows P·V on BF16 dot products, as PyTorch's and
+ * OpenVINO's BF16 attention compute it: where v is BF16 with contiguous
+ * elements along the head dim and the context's ISA has BF16 dot products
+ * (AVX3_ZEN4), each softmax weight is rounded to BF16 (nearest even) for
+ * its product with v. An output element then differs from the F32 result
+ * by at most 2^-8 of the largest |v| among the keys its query sees (P·V
+ * runs up to twice as fast); the softmax denominator and lse stay F32.
+ * Ignored where it does not apply: another v type or ISA, and decoding
+ * (few query rows per KV head), which reads v in place. */
+#define SDPA_FLAG_BF16_WEIGHTS ((uint32_t)1 << 0)
 
 /** Options of a context. Zero-initialise, set struct_size, change fields. */
 typedef struct sdpa_context_options {

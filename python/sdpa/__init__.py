@@ -25,7 +25,7 @@ from ._runtime import (
     version,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "attention",

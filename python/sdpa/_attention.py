@@ -285,6 +285,7 @@ def attention(
     isa=None,
     out_dtype=None,
     out=None,
+    bf16_weights=False,
 ):
     """O = softmax(q·kᵀ·scale + mask)·v, computed by libsdpa.
 
@@ -320,6 +321,12 @@ def attention(
         dtype above and any strides, to write the result into instead of
         allocating one (e.g. a slice of a [B, Tq, Hq, Dv] buffer). It must
         not overlap q, k, v or mask.
+      bf16_weights: allow P·v on BF16 dot products (SDPA_FLAG_BF16_WEIGHTS):
+        with a bfloat16 v on a CPU with AVX512_BF16, the softmax weights are
+        rounded to bfloat16 for their product with v, as torch's and
+        OpenVINO's bfloat16 attention do; each output element then lies
+        within 2**-8 of the largest |v| its query sees of the float32 result.
+        Ignored elsewhere.
 
     Returns:
       out [B, Hq, Tq, Dv] of q's type (numpy or torch) and of out_dtype (the
@@ -416,6 +423,7 @@ def attention(
         causal=causal_value,
         window_left=window_left,
         window_right=window_right,
+        flags=_capi.FLAG_BF16_WEIGHTS if bf16_weights else 0,
     )
 
     lib = _capi.library()

@@ -63,7 +63,11 @@ class AttentionArgs(ctypes.Structure):
         ("causal", ctypes.c_int),  # sdpa_causal
         ("window_left", ctypes.c_int64),
         ("window_right", ctypes.c_int64),
+        ("flags", ctypes.c_uint32),  # since 0.2
     ]
+
+
+FLAG_BF16_WEIGHTS = 1 << 0  # SDPA_FLAG_BF16_WEIGHTS
 
 
 class ContextOptions(ctypes.Structure):

@@ -293,6 +293,33 @@ def test_torch_bfloat16_strided_views_without_copies(torch, rng):
     assert_within_tolerance(out[None], q3[None], k3[None], v3[None], window=2)
 
 
+@pytest.mark.parametrize("isa", sdpa.available_isas())
+def test_torch_bf16_weights_stay_within_their_bound(torch, rng, isa):
+    # bf16_weights=True (SDPA_FLAG_BF16_WEIGHTS): with bfloat16 v, P·v may
+    # run on BF16 dot products (AVX3_ZEN4), each weight rounded to bfloat16;
+    # sdpa.h bounds the change by 2^-8 * max|v|. 45 query rows a KV head
+    # and 301 keys: the prefill tiles, several key blocks, an odd key count.
+    q = torch.from_numpy(rng.standard_normal((1, 6, 15, 40), dtype=np.float32))
+    k = torch.from_numpy(rng.standard_normal((1, 2, 301, 40), dtype=np.float32))
+    v = torch.from_numpy(rng.standard_normal((1, 2, 301, 24), dtype=np.float32))
+    q, k, v = (x.to(torch.bfloat16) for x in (q, k, v))
+    options = dict(causal="bottom_right", window=(97, None))
+    out, lse = sdpa.attention(q, k, v, return_lse=True, isa=isa,
+                              out_dtype=torch.float32, bf16_weights=True,
+                              **options)
+    ref_out, ref_lse = attention_reference(as_float64(q), as_float64(k),
+                                           as_float64(v), **options)
+    v_max = np.abs(as_float64(v)).max()
+    error = np.abs(as_float64(out) - ref_out).max()
+    assert error <= (2.0**-8 + 1e-5) * v_max, (isa, error, v_max)
+    assert np.abs(as_float64(lse) - ref_lse).max() <= LSE_RTOL * np.maximum(
+        1.0, np.abs(ref_lse)).max()
+    # float32 v: the flag changes nothing.
+    out32 = sdpa.attention(q, k, v.float(), isa=isa, bf16_weights=True,
+                           out_dtype=torch.float32, **options)
+    assert_within_tolerance(out32, q, k, v.float(), **options)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "int32"])
 @pytest.mark.parametrize("argument", ["q", "k", "v"])
 def test_torch_unsupported_dtype_names_the_argument(torch, argument, dtype):
