@@ -84,6 +84,7 @@ Inputs* InputsFor(const Shape& shape) {
   if (current != nullptr && SameDimensions(current->shape, shape)) {
     current->shape = shape;  // causal rule and name may differ
     current->args.causal = shape.causal;
+    current->args.flags = shape.flags;
     return current.get();
   }
   current.reset();  // free the previous shape's buffers before allocating
@@ -125,6 +126,7 @@ Inputs* InputsFor(const Shape& shape) {
   args.causal = s.causal;
   args.window_left = -1;
   args.window_right = -1;
+  args.flags = s.flags;
   current = std::move(inputs);
   return current.get();
 }

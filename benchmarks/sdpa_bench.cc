@@ -315,7 +315,9 @@ int main(int argc, char** argv) {
     for (int threads : thread_counts) {
       for (uint64_t isa : isas) {
         // AVX3_ZEN4 runs AVX3's code for F32 inputs: measured once, as AVX3.
-        if (!f32 || isa != SDPA_ISA_AVX3_ZEN4) {
+        // SDPA_FLAG_BF16_WEIGHTS changes only AVX3_ZEN4's code.
+        const bool zen4 = isa == SDPA_ISA_AVX3_ZEN4;
+        if (shape.flags != 0 ? zen4 : !f32 || !zen4) {
           RegisterAttention(shape, isa, threads);
         }
       }

@@ -23,7 +23,7 @@ std::string DimsName(int64_t head_dim, int64_t value_dim) {
 Shape MakeShape(int64_t q_heads, int64_t kv_heads, int64_t q_len,
                 int64_t kv_len, int64_t head_dim, int64_t value_dim,
                 sdpa_causal causal, bool decode,
-                sdpa_dtype dtype = SDPA_DTYPE_F32) {
+                sdpa_dtype dtype = SDPA_DTYPE_F32, uint32_t flags = 0) {
   Shape shape;
   shape.batch = 1;
   shape.q_heads = q_heads;
@@ -35,11 +35,14 @@ Shape MakeShape(int64_t q_heads, int64_t kv_heads, int64_t q_len,
   shape.causal = causal;
   shape.decode = decode;
   shape.dtype = dtype;
+  shape.flags = flags;
   shape.name = "B1_" + HeadsName(q_heads, kv_heads) + "_" +
                LengthsName(q_len, kv_len) + "_" + DimsName(head_dim, value_dim);
   if (causal == SDPA_CAUSAL_TOP_LEFT) shape.name += "_causal_tl";
   if (causal == SDPA_CAUSAL_BOTTOM_RIGHT) shape.name += "_causal_br";
-  if (dtype == SDPA_DTYPE_BF16) shape.name += "_bf16";
+  if (dtype == SDPA_DTYPE_BF16) {
+    shape.name += flags & SDPA_FLAG_BF16_WEIGHTS ? "_bf16w" : "_bf16";
+  }
   return shape;
 }
 
@@ -89,6 +92,19 @@ std::vector<Shape> AllShapes() {
                              false, kBf16));
   shapes.push_back(
       MakeShape(32, 8, 2048, 2048, 128, 128, SDPA_CAUSAL_NONE, false, kBf16));
+  // The same prefill with SDPA_FLAG_BF16_WEIGHTS: P·V on BF16 dot products
+  // too (AVX3_ZEN4; elsewhere the flag changes nothing).
+  constexpr uint32_t kBf16Weights = SDPA_FLAG_BF16_WEIGHTS;
+  for (int64_t t : {2048, 4096}) {
+    for (int64_t d : {64, 128}) {
+      shapes.push_back(MakeShape(8, 8, t, t, d, d, SDPA_CAUSAL_NONE, false,
+                                 kBf16, kBf16Weights));
+    }
+  }
+  shapes.push_back(MakeShape(8, 8, 2048, 2048, 128, 128, SDPA_CAUSAL_TOP_LEFT,
+                             false, kBf16, kBf16Weights));
+  shapes.push_back(MakeShape(32, 8, 2048, 2048, 128, 128, SDPA_CAUSAL_NONE,
+                             false, kBf16, kBf16Weights));
   for (int64_t tq : {1, 8}) {
     shapes.push_back(
         MakeShape(32, 32, tq, 4096, 128, 128, SDPA_CAUSAL_NONE, true, kBf16));

@@ -24,6 +24,8 @@ struct Shape {
   bool decode = false;  // memory-bound: report K/V bandwidth too
   // Of Q, K and V ("_bf16" in the name); the output is F32 either way.
   sdpa_dtype dtype = SDPA_DTYPE_F32;
+  // sdpa_attention_args.flags; SDPA_FLAG_BF16_WEIGHTS: "_bf16w" in the name.
+  uint32_t flags = 0;
 };
 
 // Every shape of the suite, in the order the benchmarks are registered.

@@ -208,6 +208,108 @@ TEST_P(KernelDtypes, PrefillBf16QueriesAndKeys) {
   }
 }
 
+// SDPA_FLAG_BF16_WEIGHTS: with BF16 V on AVX3_ZEN4 prefill runs P·V on
+// BF16 dot products (weights rounded to BF16, V packed in key pairs), within
+// the bound sdpa.h states; everywhere else (other ISAs, F32/F16 V, V
+// without unit element stride) the flag changes nothing and the f32
+// tolerance holds. Rows per KV head 9-200 (tiles of 1-3 vectors, partial
+// ones), odd and even key counts (a last key without a partner), 1-600 keys
+// (several 256-key blocks), windows and causal rows whose first visible key
+// is odd (pairs that start a key early), masks, GQA, every layout.
+TEST_P(KernelDtypes, PrefillBf16WeightsWithinTheirBound) {
+  struct Shape {
+    int64_t q_heads, kv_heads, q_len, kv_len, head_dim, value_dim;
+  };
+  constexpr Shape kShapes[] = {
+      {1, 1, 9, 1, 8, 3},       {2, 1, 17, 301, 64, 64},
+      {1, 1, 48, 263, 66, 40},  {4, 2, 50, 600, 128, 128},
+      {1, 1, 200, 57, 130, 17}, {1, 1, 20, 2, 7, 8},
+      {3, 3, 33, 129, 32, 256}, {2, 2, 100, 517, 62, 24},
+  };
+  constexpr Layout kLayouts[] = {Layout::kBhsd,     Layout::kBshd,
+                                 Layout::kPadded,   Layout::kFusedSlice,
+                                 Layout::kReversed, Layout::kDimStrided};
+  constexpr sdpa_dtype kValueTypes[] = {SDPA_DTYPE_BF16, SDPA_DTYPE_BF16,
+                                        SDPA_DTYPE_F32, SDPA_DTYPE_F16};
+  uint32_t seed = 1;
+  for (const Shape& shape : kShapes) {
+    for (int variant = 0; variant < 4; ++variant) {
+      Case c;
+      c.batch = variant == 1 ? 2 : 1;
+      c.q_heads = shape.q_heads, c.kv_heads = shape.kv_heads;
+      c.q_len = shape.q_len, c.kv_len = shape.kv_len;
+      c.head_dim = shape.head_dim, c.value_dim = shape.value_dim;
+      c.layout = kLayouts[seed % 6];
+      c.q_dtype = c.k_dtype = variant == 1 ? SDPA_DTYPE_F32 : SDPA_DTYPE_BF16;
+      c.v_dtype = kValueTypes[variant];
+      c.out_dtype = variant == 0 ? SDPA_DTYPE_BF16 : SDPA_DTYPE_F32;
+      c.flags = SDPA_FLAG_BF16_WEIGHTS;
+      switch (seed % 5) {
+        case 1:
+          c.causal = SDPA_CAUSAL_TOP_LEFT;
+          break;
+        case 2:
+          c.causal = SDPA_CAUSAL_BOTTOM_RIGHT;
+          c.mask = MaskKind::kAdditive;
+          break;
+        case 3:
+          c.window_left = 37, c.window_right = 5;
+          break;
+        case 4:
+          c.mask = MaskKind::kBool;
+          break;
+        default:
+          break;
+      }
+      c.seed = seed++;
+      const bool rounded = GetParam() == SDPA_ISA_AVX3_ZEN4 &&
+                           c.v_dtype == SDPA_DTYPE_BF16 &&
+                           c.layout != Layout::kDimStrided;
+      Inputs inputs(c);
+      const Result r = inputs.Run(ContextFor(GetParam(), 2));
+      ASSERT_EQ(r.status, SDPA_OK) << c.Name() << ": " << r.error;
+      EXPECT_LE(r.max_out_error,
+                rounded ? kBf16WeightsTolerance : kOutTolerance)
+          << c.Name() << Types(c);
+      EXPECT_LE(r.max_lse_error, kLseTolerance) << c.Name() << Types(c);
+      EXPECT_TRUE(r.padding_intact) << c.Name() << Types(c);
+    }
+  }
+}
+
+// Inf and NaN in BF16 V with SDPA_FLAG_BF16_WEIGHTS: a block holding them
+// runs P·V on f32 (a hidden key's weight of 0 times Inf would be NaN), so
+// Inf/NaN behind the mask stay hidden and visible ones reach the output as
+// in the definition; the other blocks keep the bound.
+TEST_P(KernelDtypes, Bf16WeightsKeepNonFiniteValuesHidden) {
+  for (int planted = 0; planted < 2; ++planted) {
+    Case c;
+    c.q_heads = 2, c.kv_heads = 1, c.q_len = 40, c.kv_len = 700;
+    c.head_dim = 32, c.value_dim = 48;
+    c.q_dtype = c.k_dtype = c.v_dtype = SDPA_DTYPE_BF16;
+    c.causal = SDPA_CAUSAL_TOP_LEFT;
+    c.flags = SDPA_FLAG_BF16_WEIGHTS;
+    c.seed = 11;
+    Inputs inputs(c);
+    // Key 600 (third block) is hidden from every query (causal, Tq 40);
+    // key 3 is visible to queries 3..39.
+    inputs.v().At(0, 0, 600, 5) = std::numeric_limits<float>::infinity();
+    inputs.v().At(0, 0, 601, 6) = std::numeric_limits<float>::quiet_NaN();
+    if (planted == 1) {
+      inputs.v().At(0, 0, 3, 7) = std::numeric_limits<float>::infinity();
+    }
+    const Result r = inputs.Run(ContextFor(GetParam(), 2));
+    ASSERT_EQ(r.status, SDPA_OK) << r.error;
+    // The comparison counts NaN/Inf against a finite reference (or the
+    // reverse) as an infinite error.
+    EXPECT_LE(r.max_out_error, GetParam() == SDPA_ISA_AVX3_ZEN4
+                                   ? kBf16WeightsTolerance
+                                   : kOutTolerance)
+        << "planted " << planted;
+    EXPECT_LE(r.max_lse_error, kLseTolerance);
+  }
+}
+
 // BF16 Q and K in decoding (1-8 rows per KV head): on AVX3_ZEN4 the dot
 // form on BF16 dot products, K read in place, whatever the head dim (its
 // last part vector read masked: dims below, between and past whole

@@ -143,7 +143,8 @@ std::string Case::Name() const {
     << causal << "_w" << window_left << "," << window_right << "_mask"
     << static_cast<int>(mask) << (mask_batch_1 ? "b" : "")
     << (mask_heads_1 ? "h" : "") << (mask_rows_1 ? "r" : "") << "_"
-    << LayoutName(layout);
+    << LayoutName(layout)
+    << (flags != 0 ? "_flags" + std::to_string(flags) : "");
   return s.str();
 }
 
@@ -214,6 +215,7 @@ Result Inputs::Run(sdpa_context* context) {
   args.causal = c.causal;
   args.window_left = c.window_left;
   args.window_right = c.window_right;
+  args.flags = c.flags;
 
   Result result;
   result.status = sdpa_attention(context, &args);

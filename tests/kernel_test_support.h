@@ -73,6 +73,7 @@ struct Case {
   sdpa_dtype q_dtype = SDPA_DTYPE_F32, k_dtype = SDPA_DTYPE_F32,
              v_dtype = SDPA_DTYPE_F32, out_dtype = SDPA_DTYPE_F32;
   bool want_lse = true;
+  uint32_t flags = 0;  // sdpa_attention_args.flags
   uint32_t seed = 1;
   std::string Name() const;
 };
@@ -129,6 +130,10 @@ inline std::string IsaParamName(
 // 2^-8 (BF16, 8 significant bits) or 2^-11 (F16, 11 bits) of the value. (Inputs
 // need no allowance: the reference reads the same rounded elements.)
 constexpr double kOutTolerance = 1e-5;
+// With SDPA_FLAG_BF16_WEIGHTS where it applies (BF16 V on AVX3_ZEN4): each
+// weight rounded to BF16 moves by at most 2^-8 of itself, so an output by
+// at most 2^-8 of max |V| (sdpa.h), on top of the f32 tolerance.
+constexpr double kBf16WeightsTolerance = 0x1p-8 + kOutTolerance;
 constexpr double kLseTolerance = 1e-5;
 
 }  // namespace sdpa_test

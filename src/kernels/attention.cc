@@ -31,6 +31,7 @@
 // Per-target code:
 #include "src/kernels/exp2-inl.h"
 #include "src/kernels/online_softmax-inl.h"
+#include "src/kernels/pv_bf16_tile-inl.h"
 #include "src/kernels/pv_tile-inl.h"
 #include "src/kernels/qk_bf16_tile-inl.h"
 #include "src/kernels/qk_tile-inl.h"
@@ -419,6 +420,14 @@ class TaskRunner {
            p_.k_type == ElemType::kBF16 && p_.k_strides[3] == 1 &&
            (dot_form_ || dim_ % 2 == 0);
   }
+  // BF16 V where the caller allows BF16 weights (SDPA_FLAG_BF16_WEIGHTS),
+  // on a CPU with AVX512_BF16: P·V on BF16 dot products
+  // (pv_bf16_tile-inl.h), V packed in key pairs. Prefill tiles only: the
+  // dot form reads V in place.
+  bool PvOnBf16Dots(bool bf16_dot) const {
+    return kBf16DotTarget && bf16_dot && p_.bf16_weights && !dot_form_ &&
+           p_.v_type == ElemType::kBF16 && p_.v_strides[3] == 1;
+  }
   void CarveScratch();
   void PackQueries();
   bool PackQueryRows(float scale, float smallest, bool as_pairs);
@@ -428,22 +437,29 @@ class TaskRunner {
   struct Block {
     int64_t j0, j1;
     bool k_packed = false, v_packed = false;
-    int v_finite = -1;     // unknown until a masked tile needs to know
+    int v_finite = -1;  // unknown until a masked tile needs to know
+    // pv_bf16_: V packed in key pairs (1), or unknown (-1), or not (0:
+    // it holds Inf/NaN, and the block's P·V runs on f32).
+    int v_pairs = -1;
     bool fetched = false;  // a tile has prefetched its K and V rows
   };
   // Rows [a, b) of K or V, in place or packed (as f32 rows) on first use:
   // f32 rows, or 16-bit rows of the caller's type where k_wide_ / v_wide_.
   const void* KeyRows(Block& block, int64_t a, ptrdiff_t* row_stride);
   const void* ValueRows(Block& block, int64_t a, ptrdiff_t* row_stride);
+  // Whether block's V is (now) packed in key pairs for pv_bf16_.
+  bool ValuePairsReady(Block& block);
   TileMasks BuildMasks(size_t tile, int64_t a, size_t num_keys,
                        bool range_masked);
   void ProcessTile(Block& block, size_t tile);
   // ProcessTile with K rows of TK and V rows of TV.
+  // v_pair_offset >= 0: v_rows are V pairs (ValuePairsReady), and key a is
+  // the second of its pair where it is 1.
   template <class TK, class TV>
   void ProcessTileRows(Block& block, size_t tile, int64_t a, size_t num_keys,
                        bool range_masked, const TK* k_rows,
                        ptrdiff_t k_row_stride, const TV* v_rows,
-                       ptrdiff_t v_row_stride);
+                       ptrdiff_t v_row_stride, int v_pair_offset);
   // Every key block of the task into o_acc_, row_max_, row_sum_, seen_.
   void Accumulate();
   // O = O·alpha + P·V for one tile (prefetching V when decoding).
@@ -471,6 +487,7 @@ class TaskRunner {
   // that Q cannot carry the scale's power of two exactly.
   bool qk_bf16_;
   float bf16_score_scale_ = 1.0f;  // the rest of the scale, in [1, 2)
+  const bool pv_bf16_;             // PvOnBf16Dots
   bool k_in_place_;                // false again where qk_bf16_ falls back
   const bool v_in_place_, has_mask_;
   // A mask that is the same for every row of the task: one scalar per key.
@@ -514,6 +531,7 @@ TaskRunner::TaskRunner(const Problem& p, const Task& t, bool bf16_dot)
       k_wide_(KeysWidenedInPlace()),
       v_wide_(ValuesWidenedInPlace()),
       qk_bf16_(QkOnBf16Dots(bf16_dot)),
+      pv_bf16_(PvOnBf16Dots(bf16_dot)),
       k_in_place_(k_wide_ || qk_bf16_ ||
                   (p.k_type == ElemType::kF32 && p.k_strides[3] == 1 &&
                    (!dot_form_ || dim_ % lanes_ == 0))),
@@ -744,6 +762,26 @@ const void* TaskRunner::ValueRows(Block& block, int64_t a,
   return v_pack_ + static_cast<size_t>(a - block.j0) * vdim_padded_;
 }
 
+bool TaskRunner::ValuePairsReady(Block& block) {
+  if (block.v_pairs < 0) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    // v_pack_ holds bc_ rows of vdim_padded_ floats: as many 32-bit words
+    // as bc_ / 2 pair rows of 2 * vdim_padded_ BF16.
+    const auto* v = static_cast<const uint16_t*>(p_.v) + v_head_ +
+                    block.j0 * p_.v_strides[2];
+    const bool finite =
+        PackValuePairs(v, static_cast<ptrdiff_t>(p_.v_strides[2]),
+                       static_cast<size_t>(block.j1 - block.j0), vdim_,
+                       reinterpret_cast<uint32_t*>(v_pack_), vdim_padded_);
+    block.v_pairs = finite ? 1 : 0;
+    if (finite) block.v_finite = 1;
+#else
+    HWY_ASSERT(false);  // pv_bf16_ only where kBf16DotTarget
+#endif
+  }
+  return block.v_pairs == 1;
+}
+
 // Per-lane visible ranges relative to key a (only for tiles that straddle a
 // causal/window boundary), and the mask in the log2 domain.
 TileMasks TaskRunner::BuildMasks(size_t tile, int64_t a, size_t num_keys,
@@ -813,12 +851,22 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
 
   ptrdiff_t k_row_stride, v_row_stride;
   const void* k_rows = KeyRows(block, a, &k_row_stride);
-  const void* v_rows = ValueRows(block, a, &v_row_stride);
+  // V pairs start at an even key of the block: the pair row holding key a.
+  const int v_pair_offset = pv_bf16_ && ValuePairsReady(block)
+                                ? static_cast<int>((a - block.j0) % 2)
+                                : -1;
+  const void* v_rows;
+  if (v_pair_offset >= 0) {
+    v_row_stride = static_cast<ptrdiff_t>(vdim_padded_);
+    v_rows = v_pack_ + static_cast<size_t>(a - block.j0) / 2 * vdim_padded_;
+  } else {
+    v_rows = ValueRows(block, a, &v_row_stride);
+  }
   WithTypedRows(
       k_wide_ || qk_bf16_, p_.k_type, k_rows, [&](const auto* k_typed) {
         WithTypedRows(v_wide_, p_.v_type, v_rows, [&](const auto* v_typed) {
           ProcessTileRows(block, tile, a, num_keys, range_masked, k_typed,
-                          k_row_stride, v_typed, v_row_stride);
+                          k_row_stride, v_typed, v_row_stride, v_pair_offset);
         });
       });
 }
@@ -827,7 +875,8 @@ template <class TK, class TV>
 void TaskRunner::ProcessTileRows(Block& block, size_t tile, int64_t a,
                                  size_t num_keys, bool range_masked,
                                  const TK* k_rows, ptrdiff_t k_row_stride,
-                                 const TV* v_rows, ptrdiff_t v_row_stride) {
+                                 const TV* v_rows, ptrdiff_t v_row_stride,
+                                 int v_pair_offset) {
   const size_t row0 = tile * rt_;
   const size_t tile_rows = std::min(rt_, rows_ - row0);
   // The first tile to reach a block takes its K and V from L3 or memory (the
@@ -922,6 +971,19 @@ void TaskRunner::ProcessTileRows(Block& block, size_t tile, int64_t a,
   }
   float* o_tile = o_acc_ + row0 * vdim_padded_;
   const size_t vvecs = vdim_padded_ / lanes_;
+  if (v_pair_offset >= 0) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    // V is finite (ValuePairsReady): hidden keys' weights of 0 add 0.
+    const size_t pairs = RoundWeightPairs(s_tile_, rt_, width, num_keys,
+                                          static_cast<size_t>(v_pair_offset));
+    PvBf16Block(reinterpret_cast<const uint32_t*>(s_tile_), rt_, tile_rows,
+                pairs, reinterpret_cast<const uint32_t*>(v_rows), vdim_padded_,
+                vvecs, alpha_ + row0, o_tile, vdim_padded_);
+    return;
+#else
+    HWY_ASSERT(false);  // pv_bf16_ only where kBf16DotTarget
+#endif
+  }
   if (masked && block.v_finite == 0) {
     MarkHiddenKeys(d_, s_tile_, rt_, width, num_keys, masks);
     PvForTile<true>(v_rows, v_row_stride, vvecs, row0, tile_rows, num_keys,

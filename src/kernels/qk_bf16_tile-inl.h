@@ -1,10 +1,4 @@
-// Q·Kᵀ on BF16 dot products (AVX512_BF16's vdpbf16ps) for BF16 Q and K:
-// each instruction multiplies 16 lanes of head-dim *pairs* and adds both
-// products to an f32 accumulator, twice the work of an f32 FMA at the same
-// issue rate. Highway 1.0.3 has no such op and no target for it, so the
-// AVX-512 target compiles these functions with the extra target attribute
-// and runs them only where the CPU reports AVX512_BF16 (the AVX3_ZEN4 ISA,
-// src/dispatch.cc).
+// Q·Kᵀ on BF16 dot products (vdpbf16ps, bf16_dot-inl.h) for BF16 Q and K.
 //
 // The form is QkLanesTile's (qk_tile-inl.h), rows in lanes, S[key][row]:
 // Q is packed transposed in pairs, qp[p][row] = {q[row][2p], q[row][2p+1]}
@@ -28,35 +22,17 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "src/kernels/bf16_dot-inl.h"
 #include "src/kernels/qk_tile-inl.h"
 #include "src/kernels/row_stream.h"
 #include "src/kernels/score_max-inl.h"
-
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-#include <immintrin.h>
-#endif
 
 HWY_BEFORE_NAMESPACE();
 namespace sdpa {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Whether this target has the BF16 dot tile (run only where the CPU has
-// AVX512_BF16).
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-constexpr bool kBf16DotTarget = true;
-
-// Highway's flags for this target plus AVX512_BF16, spelled out in full:
-// GCC adds a function's target attribute to the enclosing pragma's, clang
-// lets it replace them.
-#define SDPA_BF16_DOT_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
-
-// The 32-bit word holding K elements 2p and 2p + 1 of a row, broadcast.
-HWY_INLINE SDPA_BF16_DOT_ATTR __m512bh BroadcastPair(const uint16_t* p) {
-  int32_t pair;
-  memcpy(&pair, p, sizeof(pair));
-  return reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
-}
 
 // s[kk * rt + lane] = score_scale * sum_p Dot(qp[p * rt + lane], k pair p of
 // row kk) for kk < kKeys and lane < 16 * kQVecs; `pairs` head-dim pairs.
@@ -191,23 +167,6 @@ HWY_NOINLINE SDPA_BF16_DOT_ATTR void QkBf16Block(
   }
 }
 
-// 32 BF16 elements (16 pairs) from p, unaligned.
-HWY_INLINE SDPA_BF16_DOT_ATTR __m512bh LoadPairs(const uint16_t* p) {
-  return reinterpret_cast<__m512bh>(_mm512_loadu_si512(p));
-}
-
-// The first `count` (< 32) BF16 elements from p, zeros after them; nothing
-// past them is read.
-HWY_INLINE SDPA_BF16_DOT_ATTR __m512bh LoadPairsPartial(const uint16_t* p,
-                                                        size_t count) {
-  const __mmask32 first = static_cast<__mmask32>((uint32_t{1} << count) - 1);
-  return reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(first, p));
-}
-
-HWY_INLINE SDPA_BF16_DOT_ATTR __m512 Dot(__m512 acc, __m512bh a, __m512bh b) {
-  return _mm512_dpbf16_ps(acc, a, b);
-}
-
 HWY_INLINE SDPA_BF16_DOT_ATTR hn::Vec512<float> ScaledSum(__m512 a, __m512 b,
                                                           __m512 scale) {
   return hn::Vec512<float>{_mm512_mul_ps(_mm512_add_ps(a, b), scale)};
@@ -304,11 +263,7 @@ HWY_NOINLINE SDPA_BF16_DOT_ATTR void QkDotBf16Block(
   }
 }
 
-#undef SDPA_BF16_DOT_ATTR
-
-#else
-constexpr bool kBf16DotTarget = false;
-#endif
+#endif  // HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 
 }  // namespace HWY_NAMESPACE
 }  // namespace sdpa

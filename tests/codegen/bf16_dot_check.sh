@@ -4,6 +4,9 @@
 # (query vector, key) of the tile and its one-key remainder, with no
 # accumulator or operand on the stack, and the first tile's K prefetch must
 # survive (GCC deletes prefetch-only calls it deems const; prefetch_check.sh).
+# Likewise the P·V tiles of SDPA_FLAG_BF16_WEIGHTS (pv_bf16_tile-inl.h):
+# PvBf16Block holds one vdpbf16ps per (row, vector) of each tile it may run,
+# 6 down to 1 rows x chunks of 4, 2 and 1 vectors: 21 x 7 = 147.
 # Highway 1.0.3 has no such op, so the intrinsics bypass its ops: a build
 # where the tile fell back to something else would still pass every test.
 #
@@ -12,7 +15,7 @@ set -euo pipefail
 "${OBJDUMP:-objdump}" -d -C --no-show-raw-insn "$1" | awk '
   /^[0-9a-f]+ <.*>:$/ {
     fn = ""
-    if (match($0, /sdpa::N_AVX3::QkBf16Block<[0-9]>/)) {
+    if (match($0, /sdpa::N_AVX3::(QkBf16Block<[0-9]>|PvBf16Block)/)) {
       fn = substr($0, RSTART, RLENGTH)
       seen[fn] = 1
     }
@@ -34,6 +37,18 @@ set -euo pipefail
       line = sprintf("%s: %d vdpbf16ps (want %d), %d on the stack, %d prefetches",
                      fn, dots[fn], want, stack[fn], fetch[fn])
       if (dots[fn] != want || stack[fn] > 0 || fetch[fn] < 1) {
+        print "FAIL " line; status = 1
+      } else {
+        print "ok   " line
+      }
+    }
+    fn = "sdpa::N_AVX3::PvBf16Block"
+    if (!(fn in seen)) {
+      print "FAIL " fn ": no such function (renamed or inlined?)"; status = 1
+    } else {
+      line = sprintf("%s: %d vdpbf16ps (want 147), %d on the stack", fn,
+                     dots[fn], stack[fn])
+      if (dots[fn] != 147 || stack[fn] > 0) {
         print "FAIL " line; status = 1
       } else {
         print "ok   " line
