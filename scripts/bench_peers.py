@@ -6,6 +6,7 @@
     python3 scripts/bench_peers.py --peers torch --min-time 0.5
     python3 scripts/bench_peers.py --kv-dtype f16 --filter 'Tq'  # F16 KV cache
     python3 scripts/bench_peers.py --dtype bf16 --filter '_T'    # BF16 Q, K, V
+    python3 scripts/bench_peers.py --dtype bf16 --bf16-weights   # and BF16 P
 
 Implementations (each skipped with a note when it is not installed):
   sdpa         libsdpa through the Python package in python/ (or, with
@@ -235,9 +236,10 @@ def _prepare_sdpa_ctypes(s, threads, q, k, v, library):
         version >> 16, (version >> 8) & 255, version & 255, path)
 
 
-def prepare_sdpa(s, threads, q, k, v, ours="auto", library=None, dtype="f32"):
+def prepare_sdpa(s, threads, q, k, v, ours="auto", library=None, dtype="f32",
+                 bf16_weights=False):
     if dtype == "bf16":
-        return _prepare_sdpa_bf16(s, threads, q, k, v, library)
+        return _prepare_sdpa_bf16(s, threads, q, k, v, library, bf16_weights)
     if ours != "ctypes":
         sys.path.insert(0, os.path.join(ROOT, "python"))
         try:
@@ -260,8 +262,9 @@ def prepare_sdpa(s, threads, q, k, v, ours="auto", library=None, dtype="f32"):
     return _prepare_sdpa_ctypes(s, threads, q, k, v, library)
 
 
-def _prepare_sdpa_bf16(s, threads, q, k, v, library):
-    """BF16 torch tensors through the Python package, f32 output."""
+def _prepare_sdpa_bf16(s, threads, q, k, v, library, bf16_weights):
+    """BF16 torch tensors through the Python package, f32 output; with
+    bf16_weights, SDPA_FLAG_BF16_WEIGHTS (P·V on BF16 dot products)."""
     import torch
 
     sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -275,10 +278,12 @@ def _prepare_sdpa_bf16(s, threads, q, k, v, library):
     out = torch.empty(s["b"], s["hq"], s["tq"], s["dv"], dtype=torch.float32)
 
     def call():
-        return sdpa.attention(tq, tk, tv, causal=mode, threads=threads, out=out)
+        return sdpa.attention(tq, tk, tv, causal=mode, threads=threads, out=out,
+                              bf16_weights=bf16_weights)
 
-    return call, "sdpa %s (python package, bf16 torch tensors, %s)" % (
-        sdpa.__version__, sdpa.library_path())
+    return call, "sdpa %s (python package, bf16 torch tensors%s, %s)" % (
+        sdpa.__version__, ", bf16_weights=True" if bf16_weights else "",
+        sdpa.library_path())
 
 
 def prepare_torch(s, threads, q, k, v, dtype="f32", **_):
@@ -586,7 +591,8 @@ def worker(args):
             record = {"impl": args.worker, "shape": s["name"], "threads": threads}
             try:
                 call, version = prepare(s, threads, q, k, v, ours=args.ours,
-                                        library=args.library, dtype=args.dtype)
+                                        library=args.library, dtype=args.dtype,
+                                        bf16_weights=args.bf16_weights)
                 record["version"] = version
                 record["rows"] = sample_rows(call())  # warm-up and check
                 seconds, calls = time_calls(call, args.min_time)
@@ -622,6 +628,8 @@ def run_worker(name, args, threads_text):
                "--kv-dtype", args.kv_dtype, "--dtype", args.dtype]
     if args.library:
         command += ["--library", args.library]
+    if args.bf16_weights:
+        command.append("--bf16-weights")
     print("== %s" % name, flush=True)
     records = []
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -731,6 +739,10 @@ def parse_args():
     parser.add_argument("--kv-dtype", choices=["f32", "f16"], default="f32",
                         help="K and V element type (Q and the output stay "
                         "f32); f16 runs sdpa and ggml only")
+    parser.add_argument("--bf16-weights", action="store_true",
+                        help="with --dtype bf16: libsdpa may round the softmax "
+                        "weights to BF16 for P·V (SDPA_FLAG_BF16_WEIGHTS), as "
+                        "torch and OpenVINO's bf16 mode do")
     parser.add_argument("--dtype", choices=["f32", "bf16"], default="f32",
                         help="Q, K and V element type; bf16 runs sdpa, torch "
                         "and openvino only")
@@ -744,6 +756,9 @@ def main():
     if args.worker:
         worker(args)
         return 0
+    if args.bf16_weights and args.dtype != "bf16":
+        print("--bf16-weights needs --dtype bf16")
+        return 1
     threads = []
     for t in args.threads.split(","):
         n = (os.cpu_count() or 1) if t.strip() == "all" else int(t)
@@ -774,6 +789,11 @@ def main():
     with open(os.path.join(args.out_dir, "sdpa_peers.json"), "w") as f:
         json.dump({"records": records, "skipped": skipped}, f, indent=1)
     text = markdown(records, impls, skipped, args.kv_dtype, args.dtype)
+    if args.bf16_weights:
+        text = text.replace(
+            "libsdpa writes f32.",
+            "libsdpa writes f32 and may round the softmax weights to BF16 for "
+            "P·V (bf16_weights=True, SDPA_FLAG_BF16_WEIGHTS).", 1)
     md_path = os.path.join(args.out_dir, "sdpa_peers.md")
     with open(md_path, "w") as f:
         f.write(text)
