@@ -151,6 +151,43 @@ TEST_P(KernelDtypes, DecodeHalfValuesBehindMaskStayHidden) {
   }
 }
 
+// A prefill case of the BF16 tests: the shape, a layout and visibility
+// rules cycled through by seed (none, top-left causal, bottom-right causal
+// with an additive mask, a window, a bool mask), every layout in turn.
+struct PrefillShape {
+  int64_t q_heads, kv_heads, q_len, kv_len, head_dim, value_dim;
+};
+
+Case PrefillCase(const PrefillShape& shape, uint32_t seed) {
+  constexpr Layout kLayouts[] = {Layout::kBhsd,     Layout::kBshd,
+                                 Layout::kPadded,   Layout::kFusedSlice,
+                                 Layout::kReversed, Layout::kDimStrided};
+  Case c;
+  c.q_heads = shape.q_heads, c.kv_heads = shape.kv_heads;
+  c.q_len = shape.q_len, c.kv_len = shape.kv_len;
+  c.head_dim = shape.head_dim, c.value_dim = shape.value_dim;
+  c.layout = kLayouts[seed % 6];
+  switch (seed % 5) {
+    case 1:
+      c.causal = SDPA_CAUSAL_TOP_LEFT;
+      break;
+    case 2:
+      c.causal = SDPA_CAUSAL_BOTTOM_RIGHT;
+      c.mask = MaskKind::kAdditive;
+      break;
+    case 3:
+      c.window_left = 37, c.window_right = 5;
+      break;
+    case 4:
+      c.mask = MaskKind::kBool;
+      break;
+    default:
+      break;
+  }
+  c.seed = seed;
+  return c;
+}
+
 // BF16 Q and K in prefill. On AVX3_ZEN4 Q·Kᵀ runs on BF16 dot products
 // (K read in place in pairs, Q packed in pairs carrying a power of two of
 // the scale); elsewhere, and where a case falls outside that path (an odd
@@ -159,50 +196,22 @@ TEST_P(KernelDtypes, DecodeHalfValuesBehindMaskStayHidden) {
 // the remainder, several key blocks, GQA, masks and causal/window rules,
 // every layout, V and output in BF16, F16 or F32.
 TEST_P(KernelDtypes, PrefillBf16QueriesAndKeys) {
-  struct Shape {
-    int64_t q_heads, kv_heads, q_len, kv_len, head_dim, value_dim;
-  };
-  constexpr Shape kShapes[] = {
+  constexpr PrefillShape kShapes[] = {
       {1, 1, 9, 1, 2, 3},       {2, 1, 17, 300, 64, 64},
       {1, 1, 48, 263, 66, 40},  {4, 2, 50, 600, 128, 128},
       {1, 1, 200, 57, 130, 16}, {1, 1, 20, 40, 7, 8},
       {3, 3, 33, 129, 256, 32}, {2, 2, 100, 517, 62, 24},
   };
-  constexpr Layout kLayouts[] = {Layout::kBhsd,     Layout::kBshd,
-                                 Layout::kPadded,   Layout::kFusedSlice,
-                                 Layout::kReversed, Layout::kDimStrided};
   constexpr sdpa_dtype kValueTypes[] = {SDPA_DTYPE_BF16, SDPA_DTYPE_F32,
                                         SDPA_DTYPE_F16};
   uint32_t seed = 1;
-  for (const Shape& shape : kShapes) {
+  for (const PrefillShape& shape : kShapes) {
     for (int variant = 0; variant < 3; ++variant) {
-      Case c;
+      Case c = PrefillCase(shape, seed++);
       c.batch = variant == 2 ? 2 : 1;
-      c.q_heads = shape.q_heads, c.kv_heads = shape.kv_heads;
-      c.q_len = shape.q_len, c.kv_len = shape.kv_len;
-      c.head_dim = shape.head_dim, c.value_dim = shape.value_dim;
-      c.layout = kLayouts[seed % 6];
       c.q_dtype = c.k_dtype = SDPA_DTYPE_BF16;
       c.v_dtype = kValueTypes[variant];
       c.out_dtype = variant == 0 ? SDPA_DTYPE_BF16 : SDPA_DTYPE_F32;
-      switch (seed % 5) {
-        case 1:
-          c.causal = SDPA_CAUSAL_TOP_LEFT;
-          break;
-        case 2:
-          c.causal = SDPA_CAUSAL_BOTTOM_RIGHT;
-          c.mask = MaskKind::kAdditive;
-          break;
-        case 3:
-          c.window_left = 37, c.window_right = 5;
-          break;
-        case 4:
-          c.mask = MaskKind::kBool;
-          break;
-        default:
-          break;
-      }
-      c.seed = seed++;
       Check(c);
     }
   }
@@ -217,51 +226,23 @@ TEST_P(KernelDtypes, PrefillBf16QueriesAndKeys) {
 // (several 256-key blocks), windows and causal rows whose first visible key
 // is odd (pairs that start a key early), masks, GQA, every layout.
 TEST_P(KernelDtypes, PrefillBf16WeightsWithinTheirBound) {
-  struct Shape {
-    int64_t q_heads, kv_heads, q_len, kv_len, head_dim, value_dim;
-  };
-  constexpr Shape kShapes[] = {
+  constexpr PrefillShape kShapes[] = {
       {1, 1, 9, 1, 8, 3},       {2, 1, 17, 301, 64, 64},
       {1, 1, 48, 263, 66, 40},  {4, 2, 50, 600, 128, 128},
       {1, 1, 200, 57, 130, 17}, {1, 1, 20, 2, 7, 8},
       {3, 3, 33, 129, 32, 256}, {2, 2, 100, 517, 62, 24},
   };
-  constexpr Layout kLayouts[] = {Layout::kBhsd,     Layout::kBshd,
-                                 Layout::kPadded,   Layout::kFusedSlice,
-                                 Layout::kReversed, Layout::kDimStrided};
   constexpr sdpa_dtype kValueTypes[] = {SDPA_DTYPE_BF16, SDPA_DTYPE_BF16,
                                         SDPA_DTYPE_F32, SDPA_DTYPE_F16};
   uint32_t seed = 1;
-  for (const Shape& shape : kShapes) {
+  for (const PrefillShape& shape : kShapes) {
     for (int variant = 0; variant < 4; ++variant) {
-      Case c;
+      Case c = PrefillCase(shape, seed++);
       c.batch = variant == 1 ? 2 : 1;
-      c.q_heads = shape.q_heads, c.kv_heads = shape.kv_heads;
-      c.q_len = shape.q_len, c.kv_len = shape.kv_len;
-      c.head_dim = shape.head_dim, c.value_dim = shape.value_dim;
-      c.layout = kLayouts[seed % 6];
       c.q_dtype = c.k_dtype = variant == 1 ? SDPA_DTYPE_F32 : SDPA_DTYPE_BF16;
       c.v_dtype = kValueTypes[variant];
       c.out_dtype = variant == 0 ? SDPA_DTYPE_BF16 : SDPA_DTYPE_F32;
       c.flags = SDPA_FLAG_BF16_WEIGHTS;
-      switch (seed % 5) {
-        case 1:
-          c.causal = SDPA_CAUSAL_TOP_LEFT;
-          break;
-        case 2:
-          c.causal = SDPA_CAUSAL_BOTTOM_RIGHT;
-          c.mask = MaskKind::kAdditive;
-          break;
-        case 3:
-          c.window_left = 37, c.window_right = 5;
-          break;
-        case 4:
-          c.mask = MaskKind::kBool;
-          break;
-        default:
-          break;
-      }
-      c.seed = seed++;
       const bool rounded = GetParam() == SDPA_ISA_AVX3_ZEN4 &&
                            c.v_dtype == SDPA_DTYPE_BF16 &&
                            c.layout != Layout::kDimStrided;
