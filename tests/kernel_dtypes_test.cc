@@ -3,8 +3,10 @@
 // output once; the reference reads the same rounded inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "tests/kernel_test_support.h"
 
@@ -288,6 +290,38 @@ TEST_P(KernelDtypes, Bf16WeightsKeepNonFiniteValuesHidden) {
                                    : kOutTolerance)
         << "planted " << planted;
     EXPECT_LE(r.max_lse_error, kLseTolerance);
+  }
+}
+
+// SDPA_FLAG_BF16_WEIGHTS with BF16 V that is all subnormal (or below
+// 2^-64): the dot instruction would read it as 0 (every output 0), so such
+// blocks run P·V on f32 and the bound, relative to max|V|, still holds.
+TEST_P(KernelDtypes, Bf16WeightsWithTinyValues) {
+  for (float stddev : {1e-39f, 1e-25f}) {
+    Case c;
+    c.q_heads = 2, c.kv_heads = 1, c.q_len = 24, c.kv_len = 40;
+    c.head_dim = 16, c.value_dim = 32;
+    c.q_dtype = c.k_dtype = c.v_dtype = SDPA_DTYPE_BF16;
+    c.flags = SDPA_FLAG_BF16_WEIGHTS;
+    c.seed = 5;
+    Inputs inputs(c);
+    std::mt19937 rng(3);
+    inputs.v().FillNormal(rng, stddev);
+    double v_max = 0;
+    for (int64_t j = 0; j < c.kv_len; ++j) {
+      for (int64_t e = 0; e < c.value_dim; ++e) {
+        v_max = std::max(v_max, std::fabs(double{inputs.v().Get(0, 0, j, e)}));
+      }
+    }
+    ASSERT_GT(v_max, 0.0);
+    const Result r = inputs.Run(ContextFor(GetParam(), 2));
+    ASSERT_EQ(r.status, SDPA_OK) << r.error;
+    // Result's errors are relative to max(max|V|, 1e-30): rescale them to
+    // this V's own maximum.
+    EXPECT_LE(r.max_out_error * r.out_scale / v_max,
+              GetParam() == SDPA_ISA_AVX3_ZEN4 ? kBf16WeightsTolerance
+                                               : kOutTolerance)
+        << "stddev " << stddev << ", max|V| " << v_max;
   }
 }
 

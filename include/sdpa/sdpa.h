@@ -135,9 +135,12 @@ typedef struct sdpa_attention_args {
  * OpenVINO's BF16 attention compute it: where v is BF16 with contiguous
  * elements along the head dim and the context's ISA has BF16 dot products
  * (AVX3_ZEN4), each softmax weight is rounded to BF16 (nearest even) for
- * its product with v. An output element then differs from the F32 result
- * by at most 2^-8 of the largest |v| among the keys its query sees (P·V
- * runs up to twice as fast); the softmax denominator and lse stay F32.
+ * its product with v: that changes a weight by at most 2^-8 of itself, so
+ * an output element by at most 2^-8 of the largest |v| among the keys its
+ * query sees, on top of the F32 arithmetic's rounding (P·V runs up to twice
+ * as fast). The softmax denominator and lse stay F32. Blocks of keys whose
+ * v holds Inf/NaN or nonzero elements below 2^-64 in magnitude (which the
+ * BF16 dot instruction would flush) run on F32 anyway.
  * Ignored where it does not apply: another v type or ISA, and decoding
  * (few query rows per KV head), which reads v in place. */
 #define SDPA_FLAG_BF16_WEIGHTS ((uint32_t)1 << 0)

@@ -34,18 +34,32 @@ namespace HWY_NAMESPACE {
 
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 
+// Lanes of x (BF16 bits, zero-extended to 32) that hold Inf/NaN, |x| >=
+// Inf, or a nonzero magnitude below 2^-64 (exponent field 63): |x| - 1 <
+// 2^-64 - 1 unsigned, where 0 wraps around to the top.
+HWY_INLINE SDPA_BF16_DOT_ATTR __mmask16 InfNaNOrTiny(__m512i x) {
+  const __m512i abs = _mm512_and_si512(x, _mm512_set1_epi32(0x7fff));
+  return static_cast<__mmask16>(
+      _mm512_cmpge_epu32_mask(abs, _mm512_set1_epi32(0x7f80)) |
+      _mm512_cmplt_epu32_mask(_mm512_sub_epi32(abs, _mm512_set1_epi32(1)),
+                              _mm512_set1_epi32(0x1f80 - 1)));
+}
+
 // BF16 rows [0, keys) of `dim` elements (unit element stride, rows
 // row_stride apart) as key pairs: word c of pair row i (at out + i *
 // out_stride, 64-byte aligned; out_stride a multiple of 16) holds
 // {v[2i][c], v[2i+1][c]}, the even key in the low half; an odd last key's
-// partner and the columns [dim, out_stride) are 0. False if V holds Inf or
-// NaN (0 * Inf from a weight of 0 would then reach rows that cannot see
-// the key; the caller takes the f32 path for the block).
+// partner and the columns [dim, out_stride) are 0. False (the caller then
+// takes the f32 path for the block) if V holds Inf or NaN, as 0 * Inf from
+// a weight of 0 would reach rows that cannot see the key, or a nonzero
+// element below 2^-64 in magnitude: the dot instruction reads subnormal
+// inputs and writes subnormal results as 0, and with |v| >= 2^-64 only
+// products of weights below 2^-62 can flush (each less than 2^-62 of
+// max|v|, far inside the bound that rounding the weights claims).
 HWY_NOINLINE SDPA_BF16_DOT_ATTR bool PackValuePairs(
     const uint16_t* HWY_RESTRICT v, ptrdiff_t row_stride, size_t keys,
     size_t dim, uint32_t* HWY_RESTRICT out, size_t out_stride) {
-  const __m512i exponent = _mm512_set1_epi32(0x7f80);
-  __mmask16 non_finite = 0;
+  __mmask16 refused = 0;
   for (size_t i = 0; 2 * i < keys; ++i) {
     const uint16_t* HWY_RESTRICT even =
         v + static_cast<ptrdiff_t>(2 * i) * row_stride;
@@ -60,14 +74,12 @@ HWY_NOINLINE SDPA_BF16_DOT_ATTR bool PackValuePairs(
                              ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
                                    load, even + row_stride + c))
                              : _mm512_setzero_si512();
-      non_finite |=
-          _mm512_cmpeq_epi32_mask(_mm512_and_si512(lo, exponent), exponent) |
-          _mm512_cmpeq_epi32_mask(_mm512_and_si512(hi, exponent), exponent);
+      refused |= InfNaNOrTiny(lo) | InfNaNOrTiny(hi);
       _mm512_store_si512(words + c,
                          _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
     }
   }
-  return non_finite == 0;
+  return refused == 0;
 }
 
 // The softmax weights p[kk * rt + lane] of keys kk in [0, num_keys), as
