@@ -15,6 +15,12 @@ namespace sdpa_bench {
 // binary has no code for that ISA or the CPU cannot run it.
 double MeasureFmaPeakGflops(uint64_t isa, int threads);
 
+// The same for AVX512_BF16's vdpbf16ps (16 lanes of BF16 pairs, 64 flops an
+// instruction), which AVX3_ZEN4's BF16 Q·Kᵀ and, with
+// SDPA_FLAG_BF16_WEIGHTS, its P·V run on. 0 where the CPU or build lacks
+// AVX3_ZEN4.
+double MeasureBf16DotPeakGflops(int threads);
+
 // Read bandwidth in GB/s (1e9 bytes) of `threads` threads summing disjoint
 // slices of one 256 MiB buffer with the best vector code the CPU runs.
 // Best of 64 passes.

@@ -11,7 +11,9 @@
 //   GFLOPS    useful GFLOP/s: 2 * (Dk + Dv) flops per visible (query, key)
 //             pair, see UsefulFlops in shapes.h;
 //   pct_peak  GFLOPS as % of the FMA peak measured at startup for the same
-//             ISA and thread count (baselines: the best ISA's peak);
+//             ISA and thread count (baselines: the best ISA's peak); on
+//             AVX3_ZEN4 with BF16 inputs, of the roofline of the two
+//             peaks its parts run at (EffectivePeak);
 //   KV_GBps   decode only: bytes of K and V (B*Hkv*Tk*(Dk+Dv)*4) per second;
 //   pct_bw    decode only: KV_GBps as % of the read bandwidth measured at
 //             startup for the same thread count.
@@ -49,6 +51,7 @@ struct Ceilings {
   std::map<std::pair<uint64_t, int>, double> fma_gflops;  // (isa, threads)
   std::map<int, double> best_fma_gflops;                  // over ISAs
   std::map<int, double> read_gbps;                        // threads
+  std::map<int, double> bf16_dot_gflops;  // threads, where AVX3_ZEN4 runs
 };
 
 Ceilings& GetCeilings() {
@@ -174,6 +177,28 @@ bool FirstCallIsCorrect(benchmark::State& state, Inputs* inputs, bool* checked,
   return true;
 }
 
+// The peak GFLOP/s libsdpa's code for `shape` could reach on `isa`: the
+// ISA's FMA peak, except on AVX3_ZEN4 with BF16 inputs, where Q·Kᵀ (the
+// 2*Dk flops of a pair) runs on BF16 dot products, and so does P·V (2*Dv)
+// for prefill with SDPA_FLAG_BF16_WEIGHTS: then the roofline of the two,
+// (Dk + Dv) / (Dk / qk_peak + Dv / pv_peak). 0 where a peak is unknown.
+double EffectivePeak(const Shape& shape, uint64_t isa, int threads) {
+  const Ceilings& ceilings = GetCeilings();
+  const auto fma = ceilings.fma_gflops.find({isa, threads});
+  if (fma == ceilings.fma_gflops.end() || fma->second <= 0) return 0.0;
+  if (isa != SDPA_ISA_AVX3_ZEN4 || shape.dtype != SDPA_DTYPE_BF16) {
+    return fma->second;
+  }
+  const auto dot = ceilings.bf16_dot_gflops.find(threads);
+  if (dot == ceilings.bf16_dot_gflops.end() || dot->second <= 0) return 0.0;
+  const bool pv_on_dots =
+      (shape.flags & SDPA_FLAG_BF16_WEIGHTS) != 0 && !shape.decode;
+  const double dk = static_cast<double>(shape.head_dim);
+  const double dv = static_cast<double>(shape.value_dim);
+  return (dk + dv) /
+         (dk / dot->second + dv / (pv_on_dots ? dot->second : fma->second));
+}
+
 void RegisterAttention(const Shape& shape, uint64_t isa, int threads) {
   const std::string name = std::string("BM_Attention/") + sdpa_isa_name(isa) +
                            "/" + shape.name +
@@ -197,9 +222,7 @@ void RegisterAttention(const Shape& shape, uint64_t isa, int threads) {
         };
         if (!FirstCallIsCorrect(state, inputs, checked.get(), call)) return;
         const Ceilings& ceilings = GetCeilings();
-        const auto peak = ceilings.fma_gflops.find({isa, threads});
-        TimeCalls(state, shape,
-                  peak == ceilings.fma_gflops.end() ? 0.0 : peak->second,
+        TimeCalls(state, shape, EffectivePeak(shape, isa, threads),
                   ceilings.read_gbps.count(threads)
                       ? ceilings.read_gbps.at(threads)
                       : 0.0,
@@ -267,6 +290,11 @@ void MeasureCeilings(const std::vector<uint64_t>& isas,
       benchmark::AddCustomContext(
           std::string("fma_peak_gflops/") + sdpa_isa_name(isa) + suffix,
           Format(gflops));
+    }
+    if (std::find(isas.begin(), isas.end(), SDPA_ISA_AVX3_ZEN4) != isas.end()) {
+      const double dot = MeasureBf16DotPeakGflops(threads);
+      ceilings.bf16_dot_gflops[threads] = dot;
+      benchmark::AddCustomContext("bf16_dot_peak_gflops" + suffix, Format(dot));
     }
     ceilings.read_gbps[threads] = MeasureReadBandwidthGBps(threads);
     benchmark::AddCustomContext("read_bw_gbps" + suffix,

@@ -243,12 +243,17 @@ def load_results(json_path):
 
 
 def ceilings(context):
-    """{(isa, threads): GFLOP/s} and {threads: GB/s} from the JSON context."""
+    """{(isa, threads): GFLOP/s} and {threads: GB/s} from the JSON context.
+    The BF16 dot-product peak (AVX3_ZEN4 CPUs) is the pseudo-ISA
+    "BF16 dot"."""
     peaks, bandwidth = {}, {}
     for key, value in context.items():
         m = re.match(r"fma_peak_gflops/(\w+)/threads:(\d+)$", key)
         if m:
             peaks[(m.group(1), int(m.group(2)))] = float(value)
+        m = re.match(r"bf16_dot_peak_gflops/threads:(\d+)$", key)
+        if m and float(value) > 0:
+            peaks[("BF16 dot", int(m.group(1)))] = float(value)
         m = re.match(r"read_bw_gbps/threads:(\d+)$", key)
         if m:
             bandwidth[int(m.group(1))] = float(value)
@@ -313,7 +318,8 @@ def markdown(context, results):
         peaks.get((i, t), 0) for t in thread_counts))
     lines.append(
         "| threads | "
-        + " | ".join("%s FMA GFLOP/s" % i for i in isas)
+        + " | ".join(("%s GFLOP/s" if i == "BF16 dot" else "%s FMA GFLOP/s")
+                     % i for i in isas)
         + " | read GB/s |"
     )
     lines.append("|---:|" + "---:|" * (len(isas) + 1))
@@ -330,7 +336,9 @@ def markdown(context, results):
     lines.append(
         "GFLOP/s counts 2·(Dk+Dv) flops per visible (query, key) pair; "
         "% peak is against the FMA peak of the same ISA and thread count "
-        "(baselines: the best ISA's); x OpenBLAS is GFLOP/s over "
+        "(baselines: the best ISA's; AVX3_ZEN4 with BF16 inputs: the "
+        "roofline of the BF16 dot peak for Q·Kᵀ, and for P·V with "
+        "SDPA_FLAG_BF16_WEIGHTS, and the FMA peak for the rest); x OpenBLAS is GFLOP/s over "
         "BM_UnfusedBlas of the same shape and threads. Medians of the "
         "repetitions."
     )
