@@ -439,7 +439,7 @@ class TaskRunner {
     bool k_packed = false, v_packed = false;
     int v_finite = -1;  // unknown until a masked tile needs to know
     // pv_bf16_: V packed in key pairs (1), or unknown (-1), or not (0:
-    // it holds Inf/NaN, and the block's P·V runs on f32).
+    // PackValuePairs refused it, and the block's P·V runs on f32).
     int v_pairs = -1;
     bool fetched = false;  // a tile has prefetched its K and V rows
   };
@@ -447,14 +447,16 @@ class TaskRunner {
   // f32 rows, or 16-bit rows of the caller's type where k_wide_ / v_wide_.
   const void* KeyRows(Block& block, int64_t a, ptrdiff_t* row_stride);
   const void* ValueRows(Block& block, int64_t a, ptrdiff_t* row_stride);
-  // Whether block's V is (now) packed in key pairs for pv_bf16_.
-  bool ValuePairsReady(Block& block);
+  // For pv_bf16_: the pair row of V holding key a, V packed in key pairs
+  // from the block's first key on first use; nullptr where the block holds
+  // values the BF16 dot product cannot take (PackValuePairs).
+  const uint32_t* ValuePairs(Block& block, int64_t a, ptrdiff_t* row_stride);
   TileMasks BuildMasks(size_t tile, int64_t a, size_t num_keys,
                        bool range_masked);
   void ProcessTile(Block& block, size_t tile);
   // ProcessTile with K rows of TK and V rows of TV.
-  // v_pair_offset >= 0: v_rows are V pairs (ValuePairsReady), and key a is
-  // the second of its pair where it is 1.
+  // v_pair_offset >= 0: v_rows are V pairs (ValuePairs), and key a is the
+  // second of its pair where it is 1.
   template <class TK, class TV>
   void ProcessTileRows(Block& block, size_t tile, int64_t a, size_t num_keys,
                        bool range_masked, const TK* k_rows,
@@ -762,24 +764,27 @@ const void* TaskRunner::ValueRows(Block& block, int64_t a,
   return v_pack_ + static_cast<size_t>(a - block.j0) * vdim_padded_;
 }
 
-bool TaskRunner::ValuePairsReady(Block& block) {
+const uint32_t* TaskRunner::ValuePairs(Block& block, int64_t a,
+                                       ptrdiff_t* row_stride) {
+  // v_pack_ holds bc_ rows of vdim_padded_ floats: as many 32-bit words as
+  // bc_ / 2 pair rows of vdim_padded_ words.
+  auto* pairs = reinterpret_cast<uint32_t*>(v_pack_);
   if (block.v_pairs < 0) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-    // v_pack_ holds bc_ rows of vdim_padded_ floats: as many 32-bit words
-    // as bc_ / 2 pair rows of 2 * vdim_padded_ BF16.
     const auto* v = static_cast<const uint16_t*>(p_.v) + v_head_ +
                     block.j0 * p_.v_strides[2];
-    const bool finite =
-        PackValuePairs(v, static_cast<ptrdiff_t>(p_.v_strides[2]),
-                       static_cast<size_t>(block.j1 - block.j0), vdim_,
-                       reinterpret_cast<uint32_t*>(v_pack_), vdim_padded_);
-    block.v_pairs = finite ? 1 : 0;
-    if (finite) block.v_finite = 1;
+    block.v_pairs = PackValuePairs(v, static_cast<ptrdiff_t>(p_.v_strides[2]),
+                                   static_cast<size_t>(block.j1 - block.j0),
+                                   vdim_, pairs, vdim_padded_)
+                        ? 1
+                        : 0;
 #else
     HWY_ASSERT(false);  // pv_bf16_ only where kBf16DotTarget
 #endif
   }
-  return block.v_pairs == 1;
+  if (block.v_pairs == 0) return nullptr;
+  *row_stride = static_cast<ptrdiff_t>(vdim_padded_);
+  return pairs + static_cast<size_t>(a - block.j0) / 2 * vdim_padded_;
 }
 
 // Per-lane visible ranges relative to key a (only for tiles that straddle a
@@ -851,17 +856,12 @@ void TaskRunner::ProcessTile(Block& block, size_t tile) {
 
   ptrdiff_t k_row_stride, v_row_stride;
   const void* k_rows = KeyRows(block, a, &k_row_stride);
-  // V pairs start at an even key of the block: the pair row holding key a.
-  const int v_pair_offset = pv_bf16_ && ValuePairsReady(block)
-                                ? static_cast<int>((a - block.j0) % 2)
-                                : -1;
-  const void* v_rows;
-  if (v_pair_offset >= 0) {
-    v_row_stride = static_cast<ptrdiff_t>(vdim_padded_);
-    v_rows = v_pack_ + static_cast<size_t>(a - block.j0) / 2 * vdim_padded_;
-  } else {
-    v_rows = ValueRows(block, a, &v_row_stride);
-  }
+  // V pairs start at an even key of the block: key a is the second of its
+  // pair where a - j0 is odd.
+  const void* v_rows = pv_bf16_ ? ValuePairs(block, a, &v_row_stride) : nullptr;
+  const int v_pair_offset =
+      v_rows != nullptr ? static_cast<int>((a - block.j0) % 2) : -1;
+  if (v_rows == nullptr) v_rows = ValueRows(block, a, &v_row_stride);
   WithTypedRows(
       k_wide_ || qk_bf16_, p_.k_type, k_rows, [&](const auto* k_typed) {
         WithTypedRows(v_wide_, p_.v_type, v_rows, [&](const auto* v_typed) {
@@ -959,6 +959,23 @@ void TaskRunner::ProcessTileRows(Block& block, size_t tile, int64_t a,
                     fused_max ? s_max_ : nullptr, weight_bias_, row_max_ + row0,
                     row_sum_ + row0, alpha_ + row0, seen_ + row0);
 
+  float* o_tile = o_acc_ + row0 * vdim_padded_;
+  const size_t vvecs = vdim_padded_ / lanes_;
+  if (v_pair_offset >= 0) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    // V was checked while paired (ValuePairs): hidden keys' weights of 0
+    // add 0.
+    const size_t pairs = RoundWeightPairs(s_tile_, rt_, width, num_keys,
+                                          static_cast<size_t>(v_pair_offset));
+    PvBf16Block(reinterpret_cast<const uint32_t*>(s_tile_), rt_, tile_rows,
+                pairs, reinterpret_cast<const uint32_t*>(v_rows),
+                static_cast<size_t>(v_row_stride), vvecs, alpha_ + row0, o_tile,
+                vdim_padded_);
+    return;
+#else
+    HWY_ASSERT(false);  // pv_bf16_ only where kBf16DotTarget
+#endif
+  }
   const bool masked = range_masked || has_mask_;
   if (masked && block.v_finite < 0) {
     // Checked over the whole block once; hidden keys' Inf/NaN must not reach
@@ -968,21 +985,6 @@ void TaskRunner::ProcessTileRows(Block& block, size_t tile, int64_t a,
                   static_cast<size_t>(block.j1 - block.j0), vdim_, v_row_stride)
             ? 1
             : 0;
-  }
-  float* o_tile = o_acc_ + row0 * vdim_padded_;
-  const size_t vvecs = vdim_padded_ / lanes_;
-  if (v_pair_offset >= 0) {
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-    // V is finite (ValuePairsReady): hidden keys' weights of 0 add 0.
-    const size_t pairs = RoundWeightPairs(s_tile_, rt_, width, num_keys,
-                                          static_cast<size_t>(v_pair_offset));
-    PvBf16Block(reinterpret_cast<const uint32_t*>(s_tile_), rt_, tile_rows,
-                pairs, reinterpret_cast<const uint32_t*>(v_rows), vdim_padded_,
-                vvecs, alpha_ + row0, o_tile, vdim_padded_);
-    return;
-#else
-    HWY_ASSERT(false);  // pv_bf16_ only where kBf16DotTarget
-#endif
   }
   if (masked && block.v_finite == 0) {
     MarkHiddenKeys(d_, s_tile_, rt_, width, num_keys, masks);

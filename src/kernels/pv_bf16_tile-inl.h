@@ -102,12 +102,13 @@ HWY_NOINLINE SDPA_BF16_DOT_ATTR size_t RoundWeightPairs(float* HWY_RESTRICT p,
   const __m512i interleave = _mm512_load_si512(kInterleave);
   const size_t pairs = (num_keys + offset + 1) / 2;
   for (size_t i = 0; i < pairs; ++i) {
-    const size_t first = 2 * i;  // + offset: the key of the low half
-    const bool has_first = first >= offset;
-    const bool has_second = first + 1 - offset < num_keys;
-    const float* HWY_RESTRICT row0 =
-        p + (first - (has_first ? offset : 0)) * rt;
-    const float* HWY_RESTRICT row1 = p + (first + 1 - offset) * rt;
+    // Keys 2i - offset (the low half; none for offset 1 and i = 0) and
+    // 2i + 1 - offset.
+    const size_t second = 2 * i + 1 - offset;
+    const bool has_first = second > 0;
+    const bool has_second = second < num_keys;
+    const float* HWY_RESTRICT row0 = p + (has_first ? second - 1 : 0) * rt;
+    const float* HWY_RESTRICT row1 = p + second * rt;
     float* HWY_RESTRICT dst = p + i * rt;
     for (size_t lane = 0; lane < width; lane += 16) {
       const __m512 w0 =
