@@ -179,9 +179,11 @@ bool FirstCallIsCorrect(benchmark::State& state, Inputs* inputs, bool* checked,
 
 // The peak GFLOP/s libsdpa's code for `shape` could reach on `isa`: the
 // ISA's FMA peak, except on AVX3_ZEN4 with BF16 inputs, where Q·Kᵀ (the
-// 2*Dk flops of a pair) runs on BF16 dot products, and so does P·V (2*Dv)
+// 2*Dk flops of a pair) may run on BF16 dot products, and so may P·V (2*Dv)
 // for prefill with SDPA_FLAG_BF16_WEIGHTS: then the roofline of the two,
-// (Dk + Dv) / (Dk / qk_peak + Dv / pv_peak). 0 where a peak is unknown.
+// (Dk + Dv) / (Dk / qk_peak + Dv / pv_peak), or the FMA peak where that is
+// higher (a CPU whose dot instruction is slower than two FMAs: libsdpa's
+// prefill then stays on FMAs). 0 where a peak is unknown.
 double EffectivePeak(const Shape& shape, uint64_t isa, int threads) {
   const Ceilings& ceilings = GetCeilings();
   const auto fma = ceilings.fma_gflops.find({isa, threads});
@@ -195,8 +197,10 @@ double EffectivePeak(const Shape& shape, uint64_t isa, int threads) {
       (shape.flags & SDPA_FLAG_BF16_WEIGHTS) != 0 && !shape.decode;
   const double dk = static_cast<double>(shape.head_dim);
   const double dv = static_cast<double>(shape.value_dim);
-  return (dk + dv) /
-         (dk / dot->second + dv / (pv_on_dots ? dot->second : fma->second));
+  const double roofline =
+      (dk + dv) /
+      (dk / dot->second + dv / (pv_on_dots ? dot->second : fma->second));
+  return std::max(roofline, fma->second);
 }
 
 void RegisterAttention(const Shape& shape, uint64_t isa, int threads) {

@@ -338,7 +338,9 @@ def markdown(context, results):
         "% peak is against the FMA peak of the same ISA and thread count "
         "(baselines: the best ISA's; AVX3_ZEN4 with BF16 inputs: the "
         "roofline of the BF16 dot peak for Q·Kᵀ, and for P·V with "
-        "SDPA_FLAG_BF16_WEIGHTS, and the FMA peak for the rest); x OpenBLAS is GFLOP/s over "
+        "SDPA_FLAG_BF16_WEIGHTS, and the FMA peak for the rest, or the "
+        "FMA peak where that is higher: a CPU whose BF16 dots are slow); "
+        "x OpenBLAS is GFLOP/s over "
         "BM_UnfusedBlas of the same shape and threads. Medians of the "
         "repetitions."
     )

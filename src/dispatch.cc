@@ -41,7 +41,8 @@ bool CpuHasAvx512Bf16() {
 #endif
 }
 
-// Most capable first, so BestIsa is the first match.
+// Most capable first, so BestIsa is the first match (AVX3_ZEN4 only where
+// its dot products pay: CpuRunsBf16DotsFast).
 constexpr IsaInfo kIsas[] = {
 #if HWY_ARCH_X86
     {SDPA_ISA_AVX3_ZEN4, HWY_AVX3, "AVX3_ZEN4", /*bf16_dot=*/true},
@@ -110,9 +111,35 @@ uint64_t AvailableIsas() {
 
 uint64_t BestIsa(uint64_t isas) {
   for (const IsaInfo& info : kIsas) {
-    if (isas & info.isa) return info.isa;
+    if ((isas & info.isa) == 0) continue;
+    if (info.bf16_dot && (isas & ~info.isa) != 0 && !CpuRunsBf16DotsFast()) {
+      continue;
+    }
+    return info.isa;
   }
   return 0;
+}
+
+// One vdpbf16ps (32 products, 64 flops) against two 16-lane FMAs (64 flops):
+// AMD's cores with AVX512_BF16 (Zen 4, Zen 5) issue the dot at twice the
+// FMA's flop rate, and AVX3_ZEN4's BF16 prefill runs 1.3-1.4x AVX3's. An
+// Intel Xeon measured here (AVX512_BF16 and AMX, family 6) issues it at half
+// the FMA's rate: there AVX3_ZEN4's BF16 prefill ran 27% slower than AVX3's
+// (sdpa_bench B1 H8 T2048 D128 BF16, one core: 113.7 against 156.5
+// GFLOP/s) and decoding within the noise of it. A CPUID rule rather than a
+// timing at start-up, so a machine always picks the same code.
+bool CpuRunsBf16DotsFast() {
+#if HWY_ARCH_X86 && (defined(__GNUC__) || defined(__clang__))
+  unsigned max_leaf = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &max_leaf, &ebx, &ecx, &edx)) return false;
+  char vendor[13] = {};
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  return std::strcmp(vendor, "AuthenticAMD") == 0;
+#else
+  return false;
+#endif
 }
 
 const char* IsaName(uint64_t isa) {

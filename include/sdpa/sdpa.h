@@ -149,7 +149,9 @@ typedef struct sdpa_attention_args {
 typedef struct sdpa_context_options {
   uint32_t struct_size; /* sizeof(sdpa_context_options) */
   int32_t num_threads;  /* 0: all hardware threads; otherwise 1..4096 */
-  uint64_t isa;         /* 0: best available; else one SDPA_ISA_* bit */
+  uint64_t isa;         /* 0: the fastest available (the most capable, but
+                           AVX3 over AVX3_ZEN4 where that CPU's BF16 dot
+                           products are slow); else one SDPA_ISA_* bit */
 } sdpa_context_options;
 
 /** Instruction sets. These bits are libsdpa's own and stable across versions
@@ -163,7 +165,10 @@ typedef struct sdpa_context_options {
 /* AVX3 plus AVX512_BF16 (AMD Zen 4/5, Intel Cooper Lake and Sapphire
  * Rapids): with BF16 q and k, prefill computes q·kᵀ on BF16 dot products
  * (vdpbf16ps), each product exact in f32 as on AVX3; BF16 subnormals in q
- * and k count as 0 there. Otherwise the same code as AVX3. */
+ * and k count as 0 there. Otherwise the same code as AVX3. The default ISA
+ * only on AMD's CPUs, whose dot instruction does twice an FMA's work per
+ * cycle; the Intel Xeon measured runs it at half that rate, and AVX3 there
+ * (ask for AVX3_ZEN4 by name to get it anyway). */
 #define SDPA_ISA_AVX3_ZEN4 ((uint64_t)1 << 6)
 #define SDPA_ISA_NEON ((uint64_t)1 << 16)
 #define SDPA_ISA_SVE ((uint64_t)1 << 17)

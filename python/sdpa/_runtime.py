@@ -83,9 +83,10 @@ def _known_isa_bits():
 
 
 def available_isas():
-    """Names of the ISAs this build and this CPU can run, best first (highest
-    SDPA_ISA_* bit first: AVX3_ZEN4, AVX3_DL, AVX3, AVX2, SSE4, SSSE3, SCALAR
-    on x86)."""
+    """Names of the ISAs this build and this CPU can run, most capable first
+    (highest SDPA_ISA_* bit first: AVX3_ZEN4, AVX3_DL, AVX3, AVX2, SSE4,
+    SSSE3, SCALAR on x86). The default is the first, but AVX3 rather than
+    AVX3_ZEN4 outside AMD's CPUs, whose BF16 dot products are slow."""
     lib = _capi.library()
     bits = lib.sdpa_available_isas()
     return [
