@@ -52,7 +52,7 @@ constexpr IsaInfo kIsas[] = {
     {SDPA_ISA_SSE4, HWY_SSE4, "SSE4"},
     {SDPA_ISA_SSSE3, HWY_SSSE3, "SSSE3"},
 #else
-    {SDPA_ISA_AVX3_ZEN4, 0, "AVX3_ZEN4"},
+    {SDPA_ISA_AVX3_ZEN4, 0, "AVX3_ZEN4", /*bf16_dot=*/true},
     {SDPA_ISA_AVX3_DL, 0, "AVX3_DL"},
     {SDPA_ISA_AVX3, 0, "AVX3"},
     {SDPA_ISA_AVX2, 0, "AVX2"},
