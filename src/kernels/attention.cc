@@ -502,6 +502,7 @@ class TaskRunner {
   int64_t *first_, *last_;  // visible keys of each row, inclusive
   float *first_rel_, *last_rel_, *s_tile_, *mask_tile_, *k_pack_, *v_pack_;
   float* s_max_;    // a tile's maximum score per lane (see ProcessTile)
+  float* ones_;     // rt_ 1s: PvBlock's alpha after a block's first key run
   float* pv_wide_;  // PvBlock's expanded weights (SSE targets)
   std::vector<TileRange> ranges_;
   bool scale_scores_ = false;  // see PackQueries
@@ -557,7 +558,7 @@ void TaskRunner::CarveScratch() {
       C::Size(num_tiles_ * q_tile_floats_) + C::Size(4 * dim_padded_) +
       C::Size(rows_padded_ * vdim_padded_) + 4 * C::Size(rows_padded_) +
       2 * C::Size(2 * rows_padded_) +  // int64 first/last
-      3 * C::Size(rt_) + C::Size(bc_ * rt_) +
+      4 * C::Size(rt_) + C::Size(bc_ * rt_) +
       (has_mask_ ? C::Size(bc_ * rt_) : 0) +
       (k_packable ? C::Size(bc_ * dim_padded_) : 0) +
       (v_in_place_ ? 0 : C::Size(bc_ * vdim_padded_)) +
@@ -575,6 +576,8 @@ void TaskRunner::CarveScratch() {
   first_rel_ = carve.Take(rt_);
   last_rel_ = carve.Take(rt_);
   s_max_ = carve.Take(rt_);
+  ones_ = carve.Take(rt_);
+  std::fill(ones_, ones_ + rt_, 1.0f);
   s_tile_ = carve.Take(bc_ * rt_);
   mask_tile_ = has_mask_ ? carve.Take(bc_ * rt_) : nullptr;
   k_pack_ = k_packable ? carve.Take(bc_ * dim_padded_) : nullptr;
@@ -1020,7 +1023,7 @@ void TaskRunner::PvForTile(const TV* v_rows, ptrdiff_t v_row_stride,
     if constexpr (kPvTallRows > 0) {
       PvBlock<kPvTallRows, kPvTallVecs, kSkipZeros, true>(
           d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
-          alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
+          alpha_ + row0, ones_, o_tile, vdim_padded_, pv_wide_);
     }
     return;
   }
@@ -1028,12 +1031,12 @@ void TaskRunner::PvForTile(const TV* v_rows, ptrdiff_t v_row_stride,
   if (StreamsKeysAndValues()) {
     PvBlock<kPvRows, kPvVecs, kSkipZeros, true>(
         d_, s_tile_, rt_, tile_rows, num_keys, v_rows + c * lanes_,
-        v_row_stride, vvecs - c, alpha_ + row0, o_tile + c * lanes_,
+        v_row_stride, vvecs - c, alpha_ + row0, ones_, o_tile + c * lanes_,
         vdim_padded_, pv_wide_);
   } else if constexpr (std::is_same_v<TV, float>) {
     PvBlock<kPvRows, kPvVecs, kSkipZeros, false>(
         d_, s_tile_, rt_, tile_rows, num_keys, v_rows, v_row_stride, vvecs,
-        alpha_ + row0, o_tile, vdim_padded_, pv_wide_);
+        alpha_ + row0, ones_, o_tile, vdim_padded_, pv_wide_);
   } else {
     HWY_ASSERT(false);  // 16-bit V is read in place by decoding (one tile)
   }
