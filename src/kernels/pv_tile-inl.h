@@ -272,8 +272,9 @@ HWY_INLINE void PvBlock(D d, const float* HWY_RESTRICT p, size_t rt,
     // alpha (a multiply per accumulator) rather than a flag to the tiles,
     // which they share with decoding: the flag measured AVX2 and AVX-512
     // Tq8 decoding 3-5% slower.
+    HWY_DASSERT(num_keys > 0);  // ProcessTile skips blocks a tile cannot see
     const size_t run = kPrefetch ? num_keys : kPvRunKeys;
-    for (size_t j0 = 0; j0 == 0 || j0 < num_keys; j0 += run) {
+    for (size_t j0 = 0; j0 < num_keys; j0 += run) {
       PvColumns<kRows, kVecs, kSkipZeros, kPrefetch, false>(
           d, p + j0 * rt, rt, rows, std::min(run, num_keys - j0),
           v + static_cast<ptrdiff_t>(j0) * v_row_stride, v_row_stride, num_vecs,
