@@ -3,7 +3,7 @@
 
     python3 scripts/bench_peers.py                          # all shapes
     python3 scripts/bench_peers.py --filter 'T2048_D128$|Tq1_' --threads 1
-    python3 scripts/bench_peers.py --peers torch --min-time 0.5
+    python3 scripts/bench_peers.py --peers torch --min-time 0.5 --rounds 1
     python3 scripts/bench_peers.py --kv-dtype f16 --filter 'Tq'  # F16 KV cache
     python3 scripts/bench_peers.py --dtype bf16 --filter '_T'    # BF16 Q, K, V
     python3 scripts/bench_peers.py --dtype bf16 --bf16-weights   # and BF16 P
@@ -35,6 +35,14 @@ once against sdpa's output (a few sampled rows): a mismatch is reported, as
 it means the two did not compute the same attention (e.g. a different causal
 alignment). Times are medians of calls after one warm-up call, input
 conversion excluded.
+
+The implementations take turns, --rounds times (default 3): sdpa, each
+peer, sdpa, each peer, ... A shared or virtual host drifts by several per
+cent over minutes; one process after another would put that drift into the
+ratios (sequential runs on one host put torch's decode at 0.96x, 1.03x and
+1.08x of sdpa's). Each figure is the implementation's median round, and the
+ratio's range over the rounds (each round's peer / the same round's sdpa,
+measured minutes apart at most) is given next to it.
 
 GFLOP/s = 2*(Dk+Dv)*B*Hq*visible_pairs / time, as in sdpa_bench. The table
 gives each peer's GFLOP/s and its ratio to sdpa's (peer / sdpa: below 1
@@ -652,6 +660,43 @@ def run_worker(name, args, threads_text):
     return records
 
 
+def merge_rounds(rounds):
+    """One record per (impl, shape, threads) from each round's records:
+    the round with the median time (the faster of the two middle ones for an
+    even count), its GFLOP/s in every round, in round order, under
+    'round_gflops'. A failure in any round is the result."""
+    groups, order = {}, []
+    for records in rounds:
+        for r in records:
+            key = (r["impl"], r["shape"], r["threads"])
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(r)
+    merged = []
+    for key in order:
+        group = groups[key]
+        failed = [r for r in group if "error" in r]
+        if failed:
+            merged.append(failed[0])
+            continue
+        by_time = sorted(group, key=lambda r: r["seconds"])
+        median = dict(by_time[(len(by_time) - 1) // 2])
+        median["round_gflops"] = [r["gflops"] for r in group]
+        merged.append(median)
+    return merged
+
+
+def ratio_range(peer, ours):
+    """Min and max over the rounds of peer / sdpa in the same round, or None
+    with one round (or rounds that do not pair up)."""
+    a, b = peer.get("round_gflops", []), ours.get("round_gflops", [])
+    if len(a) < 2 or len(a) != len(b) or not all(b):
+        return None
+    ratios = [x / y for x, y in zip(a, b)]
+    return min(ratios), max(ratios)
+
+
 def max_difference(rows, reference):
     if rows is None or reference is None:
         return None
@@ -679,6 +724,11 @@ def markdown(records, impls, skipped, kv_dtype="f32", dtype="f32"):
         "faster. `max|Δ|` is the largest difference from libsdpa's output on "
         "the sampled rows. Medians of calls after a warm-up."
     )
+    if any(len(r.get("round_gflops", [])) > 1 for r in records):
+        lines[-1] += (
+            " The implementations took turns, %d rounds; each figure is its "
+            "median round, and `lo-hi` the range of the round-by-round ratio."
+            % max(len(r.get("round_gflops", [])) for r in records))
     lines.append("")
     peers = [i for i in impls if i != "sdpa"]
     header = "| shape | threads | sdpa GFLOP/s |"
@@ -705,7 +755,11 @@ def markdown(records, impls, skipped, kv_dtype="f32", dtype="f32"):
                 cells += ["error", ""]
             else:
                 ratio = r["gflops"] / ours["gflops"] if ours.get("gflops") else None
-                cells.append("%.1f (%s)" % (r["gflops"], "%.2f" % ratio if ratio else "?"))
+                text = "%.2f" % ratio if ratio else "?"
+                spread = ratio_range(r, ours) if ratio else None
+                if spread:
+                    text += ", %.2f-%.2f" % spread
+                cells.append("%.1f (%s)" % (r["gflops"], text))
                 diff = max_difference(r.get("rows"), ours.get("rows"))
                 cells.append("" if diff is None else "%.1e" % diff)
         lines.append("| %s | %d | %s |" % (shape, threads, " | ".join(cells)))
@@ -729,6 +783,9 @@ def parse_args():
                         "(default 1,all)")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help="comma-separated subset of %s" % ",".join(PEERS))
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times the implementations take turns; figures "
+                        "are medians over the rounds (default 3)")
     parser.add_argument("--min-time", type=float, default=1.0,
                         help="seconds of timed calls per measurement (at least 3 calls)")
     parser.add_argument("--ours", choices=["auto", "package", "ctypes"], default="auto",
@@ -773,7 +830,10 @@ def main():
         if p not in PREPARE:
             print("unknown peer %r (known: %s)" % (p, ", ".join(PEERS)))
             return 1
-    records, skipped = [], {}
+    if args.rounds < 1:
+        print("--rounds must be at least 1")
+        return 1
+    runnable, skipped = [], {}
     for impl in impls:
         missing = available(impl)
         if not missing and args.kv_dtype != "f32" and impl not in F16_KV:
@@ -784,7 +844,14 @@ def main():
             print("== %s: %s" % (impl, missing))
             skipped[impl] = missing
             continue
-        records += run_worker(impl, args, threads_text)
+        runnable.append(impl)
+    rounds = []
+    for round_index in range(args.rounds):
+        if args.rounds > 1:
+            print("-- round %d of %d" % (round_index + 1, args.rounds), flush=True)
+        rounds.append([record for impl in runnable
+                       for record in run_worker(impl, args, threads_text)])
+    records = merge_rounds(rounds)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "sdpa_peers.json"), "w") as f:
         json.dump({"records": records, "skipped": skipped}, f, indent=1)
