@@ -358,7 +358,10 @@ HWY_INLINE void PvWideTile(D d, const float* HWY_RESTRICT p, size_t rt,
   SDPA_PVW_LOAD_ROW(2)
 #undef SDPA_PVW_LOAD_ROW
 #undef SDPA_PVW_LOAD
-  for (size_t j = 0; j < num_keys; ++j) {
+  // V rows in four streams over the block, as QkDotBlock reads K
+  // (StreamedRow), each prefetched kPrefetchValueRows ahead in its stream.
+  for (size_t visit = 0; visit < num_keys; ++visit) {
+    const size_t j = StreamedRow(visit, num_keys);
     const T* HWY_RESTRICT vj = v + static_cast<ptrdiff_t>(j) * v_row_stride;
     const float* HWY_RESTRICT pj = p + j * rt;
     PrefetchElems(

@@ -183,17 +183,18 @@ HWY_NOINLINE SDPA_BF16_DOT_ATTR void QkDotBf16Block(
     const uint16_t* HWY_RESTRICT q, size_t q_row_stride, size_t rows,
     size_t dim, const uint16_t* HWY_RESTRICT k, ptrdiff_t k_row_stride,
     size_t num_keys, size_t k_reach, const RowStreamOf<TV>* then,
-    size_t then_rows, bool then_half_early, float score_scale,
+    size_t then_rows, bool then_half_early, bool streamed, float score_scale,
     float* HWY_RESTRICT s, size_t rt) {
   constexpr size_t kPerVec = 32;  // BF16 elements (16 pairs) a vector
   const hn::Full512<float> d;
   using V = hn::Vec<decltype(d)>;
   const __m512 scale = _mm512_set1_ps(score_scale);
-  for (size_t kk = 0; kk < num_keys; ++kk) {
+  for (size_t visit = 0; visit < num_keys; ++visit) {
+    const size_t kk = streamed ? StreamedRow(visit, num_keys) : visit;
     const uint16_t* HWY_RESTRICT kr =
         k + static_cast<ptrdiff_t>(kk) * k_row_stride;
-    PrefetchForDotKey(kr, k_row_stride, dim, kk, num_keys, k_reach, then,
-                      then_rows, then_half_early);
+    PrefetchForDotKey(kr, k_row_stride, dim, visit, kk, num_keys, k_reach, then,
+                      then_rows, then_half_early, streamed);
     size_t r = 0;
     // Four rows at a time: each K vector loaded once for the four, two
     // chains per row, one joint reduction (as QkDotBlock).

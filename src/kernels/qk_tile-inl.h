@@ -227,28 +227,34 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
 }
 #endif
 
-// The dot forms' prefetches at key kk (K row kr) of a block: K rows
-// [0, k_reach) may be prefetched, kPrefetchKeys ahead (k_reach >= num_keys:
-// past the block where K is the caller's memory). `then` (may be null): the
-// rows read next (V of this block), whose first then_rows rows are
-// prefetched during the last then_rows keys, so that the stream the P·V
-// step starts on is already on its way. then_half_early: the first half of
-// the block's `then` rows are also fetched into L2 while the keys are
-// scored, one row every second key, for a P·V step with more work per row
-// than memory time (see `values_early` in TaskRunner::ProcessTile).
+// The dot forms' prefetches at the visit-th key visited, key kk (K row kr),
+// of a block: K rows [0, k_reach) may be prefetched, kPrefetchKeys ahead of
+// kk in its stream (k_reach >= num_keys: past the block where K is the
+// caller's memory). `then` (may be null): the rows read next (V of this
+// block), whose first then_rows rows in the P·V step's order (StreamedRow
+// order where `streamed`, else row order) are prefetched during the last
+// then_rows visits, so that the streams the P·V step starts on are
+// already on their way. then_half_early: the first half of the block's
+// `then` rows are also
+// fetched into L2 while the keys are scored, one row every second key, for
+// a P·V step with more work per row than memory time (see `values_early`
+// in TaskRunner::ProcessTile).
 template <class TK, class TV>
 HWY_INLINE void PrefetchForDotKey(const TK* HWY_RESTRICT kr,
                                   ptrdiff_t k_row_stride, size_t k_elems,
-                                  size_t kk, size_t num_keys, size_t k_reach,
-                                  const RowStreamOf<TV>* then, size_t then_rows,
-                                  bool then_half_early) {
+                                  size_t visit, size_t kk, size_t num_keys,
+                                  size_t k_reach, const RowStreamOf<TV>* then,
+                                  size_t then_rows, bool then_half_early,
+                                  bool streamed) {
   if (kk + kPrefetchKeys < k_reach) {
     PrefetchElems(kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride,
                   k_elems);
   }
-  if (then != nullptr && kk + then_rows >= num_keys) {
-    const size_t row = kk + then_rows - num_keys;
-    if (row < num_keys) PrefetchRows(*then, row, 1);
+  if (then != nullptr && visit + then_rows >= num_keys) {
+    const size_t next = visit + then_rows - num_keys;
+    if (next < num_keys) {
+      PrefetchRows(*then, streamed ? StreamedRow(next, num_keys) : next, 1);
+    }
   }
   if (then_half_early && kk % 2 == 0) {
     PrefetchRows</*kToL2=*/true>(*then, kk / 2, 1);
@@ -256,24 +262,29 @@ HWY_INLINE void PrefetchForDotKey(const TK* HWY_RESTRICT kr,
 }
 
 // Prefetches as in PrefetchForDotKey. K rows may be f32 or 16-bit (TK, read
-// in place and widened), as may the `then` rows (TV).
+// in place and widened), as may the `then` rows (TV). `streamed`: the keys
+// are visited in StreamedRow order, for the few-row tasks whose P·V step
+// (the wide tiles) does the same; taller ones keep row order (see
+// TaskRunner::ProcessTileRows).
 template <class D, class TK, class TV>
 HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
                            size_t dim_padded, const TK* HWY_RESTRICT k,
                            ptrdiff_t k_row_stride, size_t num_keys,
                            size_t k_reach, const RowStreamOf<TV>* then,
                            size_t then_rows, bool then_half_early,
-                           float* HWY_RESTRICT s, size_t rt) {
+                           bool streamed, float* HWY_RESTRICT s, size_t rt) {
   using V = hn::Vec<D>;
   const size_t N = hn::Lanes(d);
   // One key at a time, four FMA chains over its row: measured (AVX3, one
-  // core, H32 Tk4096 D128 Tq1) against four and eight keys at a time, which
-  // stream four or eight K rows at once: GQA 32:8 34 / 27 -> 40 GB/s, MHA
-  // and AVX2 unchanged within the noise.
-  for (size_t kk = 0; kk < num_keys; ++kk) {
+  // core, H32 Tk4096 D128 Tq1) against four and eight adjacent keys at a
+  // time, which read four or eight K rows at once: GQA 32:8 34 / 27 -> 40
+  // GB/s, MHA and AVX2 unchanged within the noise. Where `streamed`, in
+  // four streams over the block, one key of each in turn.
+  for (size_t visit = 0; visit < num_keys; ++visit) {
+    const size_t kk = streamed ? StreamedRow(visit, num_keys) : visit;
     const TK* HWY_RESTRICT kr = k + static_cast<ptrdiff_t>(kk) * k_row_stride;
-    PrefetchForDotKey(kr, k_row_stride, dim_padded, kk, num_keys, k_reach, then,
-                      then_rows, then_half_early);
+    PrefetchForDotKey(kr, k_row_stride, dim_padded, visit, kk, num_keys,
+                      k_reach, then, then_rows, then_half_early, streamed);
     size_t r = 0;
 #if HWY_TARGET != HWY_SCALAR
     // Four rows at a time (8-row decoding on AVX-512): each K vector loaded
