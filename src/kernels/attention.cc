@@ -928,9 +928,10 @@ void TaskRunner::ProcessTileRows(Block& block, size_t tile, int64_t a,
   const bool values_early = dot_form_ && !WidePvTiles(tile_rows);
   // The rows the wide tiles take have the least work per byte: their Q·Kᵀ
   // and P·V visit K and V rows in four streams over the block (StreamedRow:
-  // one core, AVX-512, H32 Tq1 Tk32768 +12%, GQA 32:8 Tq1 Tk32768 +21-28%).
-  // Taller tiles keep row order: streamed, AVX2 and SSE4 Tq8 and GQA 32:8
-  // (4 rows, tall tiles on 16 registers) measured 3-16% slower.
+  // one core, AVX-512, H32 Tq1 Tk32768 +15%, GQA 32:8 Tq1 Tk32768 +29-32%).
+  // Taller tiles keep row order: streamed, AVX2 and SSE4 Tq8 measured 3-5%
+  // slower on one core and up to 16% on two, and GQA 32:8 there (4 rows,
+  // tall tiles on 16 registers) +6-11% from memory but -3-7% from L3.
   const bool streamed = dot_form_ && WidePvTiles(tile_rows);
   if (qk_bf16_) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL

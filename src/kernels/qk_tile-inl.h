@@ -235,10 +235,9 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
 // order where `streamed`, else row order) are prefetched during the last
 // then_rows visits, so that the streams the P·V step starts on are
 // already on their way. then_half_early: the first half of the block's
-// `then` rows are also
-// fetched into L2 while the keys are scored, one row every second key, for
-// a P·V step with more work per row than memory time (see `values_early`
-// in TaskRunner::ProcessTile).
+// `then` rows are also fetched into L2 while the keys are scored, one row
+// every second key, for a P·V step with more work per row than memory time
+// (see `values_early` in TaskRunner::ProcessTile).
 template <class TK, class TV>
 HWY_INLINE void PrefetchForDotKey(const TK* HWY_RESTRICT kr,
                                   ptrdiff_t k_row_stride, size_t k_elems,

@@ -45,10 +45,10 @@ HWY_INLINE std::array<const float*, kMax> RowPointers(const float* base,
 // to a single hardware prefetch stream: on the Intel Xeon, one core, 1 GiB
 // of K/V, a plain read of the same bytes measured 14.1 GB/s as one stream
 // per block and 16.5 as two, and AVX-512 decoding (sdpa_bench, medians of
-// 3, two interleaved rounds) went H32 Tq1 Tk32768 12.1-12.8 -> 14.3-14.7
-// GB/s, GQA 32:8 Tk32768 10.3-11.0 -> 14.0-14.1, Tk4096 (K/V in L3) MHA
-// 13.5-14.4 -> 17.8-20.5; three streams measured below four, eight below
-// four, two between one and four. docs/design.md has the rest.
+// 3, two interleaved rounds) went H32 Tq1 Tk32768 12.8-13.0 -> 14.7-14.9
+// GB/s, GQA 32:8 Tk32768 10.2-11.1 -> 13.5-14.3, Tk4096 (partly in L3)
+// MHA 13.6-16.1 -> 19.6-24.3; two, three and eight streams measured below
+// four. docs/design.md has the rest.
 // A bijection on [0, num_keys): each row is visited exactly once.
 constexpr size_t kDecodeStreams = 4;
 HWY_INLINE size_t StreamedRow(size_t visit, size_t num_keys) {
