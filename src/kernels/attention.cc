@@ -932,7 +932,7 @@ void TaskRunner::ProcessTileRows(Block& block, size_t tile, int64_t a,
   // Taller tiles keep row order: streamed, AVX2 and SSE4 Tq8 measured 3-5%
   // slower on one core and up to 16% on two, and GQA 32:8 there (4 rows,
   // tall tiles on 16 registers) +6-11% from memory but -3-7% from L3.
-  const bool streamed = dot_form_ && WidePvTiles(tile_rows);
+  const bool streamed = WidePvTiles(tile_rows);  // dot form only
   if (qk_bf16_) {
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
     if constexpr (std::is_same_v<TK, hwy::bfloat16_t>) {

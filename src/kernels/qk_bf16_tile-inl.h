@@ -190,7 +190,7 @@ HWY_NOINLINE SDPA_BF16_DOT_ATTR void QkDotBf16Block(
   using V = hn::Vec<decltype(d)>;
   const __m512 scale = _mm512_set1_ps(score_scale);
   for (size_t visit = 0; visit < num_keys; ++visit) {
-    const size_t kk = streamed ? StreamedRow(visit, num_keys) : visit;
+    const size_t kk = VisitedRow(visit, num_keys, streamed);
     const uint16_t* HWY_RESTRICT kr =
         k + static_cast<ptrdiff_t>(kk) * k_row_stride;
     PrefetchForDotKey(kr, k_row_stride, dim, visit, kk, num_keys, k_reach, then,

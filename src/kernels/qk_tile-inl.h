@@ -252,7 +252,7 @@ HWY_INLINE void PrefetchForDotKey(const TK* HWY_RESTRICT kr,
   if (then != nullptr && visit + then_rows >= num_keys) {
     const size_t next = visit + then_rows - num_keys;
     if (next < num_keys) {
-      PrefetchRows(*then, streamed ? StreamedRow(next, num_keys) : next, 1);
+      PrefetchRows(*then, VisitedRow(next, num_keys, streamed), 1);
     }
   }
   if (then_half_early && kk % 2 == 0) {
@@ -280,7 +280,7 @@ HWY_INLINE void QkDotBlock(D d, const float* HWY_RESTRICT q, size_t rows,
   // GB/s, MHA and AVX2 unchanged within the noise. Where `streamed`, in
   // four streams over the block, one key of each in turn.
   for (size_t visit = 0; visit < num_keys; ++visit) {
-    const size_t kk = streamed ? StreamedRow(visit, num_keys) : visit;
+    const size_t kk = VisitedRow(visit, num_keys, streamed);
     const TK* HWY_RESTRICT kr = k + static_cast<ptrdiff_t>(kk) * k_row_stride;
     PrefetchForDotKey(kr, k_row_stride, dim_padded, visit, kk, num_keys,
                       k_reach, then, then_rows, then_half_early, streamed);

@@ -58,6 +58,12 @@ HWY_INLINE size_t StreamedRow(size_t visit, size_t num_keys) {
          visit / kDecodeStreams;
 }
 
+// The row of the visit-th visit: StreamedRow order where `streamed`, else
+// row order.
+HWY_INLINE size_t VisitedRow(size_t visit, size_t num_keys, bool streamed) {
+  return streamed ? StreamedRow(visit, num_keys) : visit;
+}
+
 constexpr size_t kFloatsPerLine = 64 / sizeof(float);
 template <class T>
 constexpr size_t kElemsPerLine = 64 / sizeof(T);
