@@ -107,6 +107,26 @@ TEST_P(KernelShapes, DecodeValueWidths) {
   }
 }
 
+// Seven and eight rows per KV head take the quad Q·Kᵀ tiles on AVX-512
+// (qk_quad_tile-inl.h) up to a padded head dim of 256, QkDotBlock past it:
+// head dims around the quads' four-element steps and that limit, keys
+// that leave 4-key and single-key tiles after the 8-key ones, in one block
+// and over several (the tiles prefetch K across blocks).
+TEST_P(KernelShapes, DecodeHeadDims) {
+  for (int64_t dim : {1, 5, 16, 33, 100, 128, 256, 257}) {
+    for (int64_t keys : {13, 1031}) {
+      for (bool gqa : {false, true}) {  // 8 query heads at Tq 1, or Tq 7
+        Case c;
+        c.kv_heads = 2, c.q_heads = gqa ? 16 : 2;
+        c.q_len = gqa ? 1 : 7, c.kv_len = keys;
+        c.head_dim = dim, c.value_dim = 24;
+        c.seed = static_cast<uint32_t>(dim * 100 + keys + gqa);
+        Check(c);
+      }
+    }
+  }
+}
+
 TEST_P(KernelShapes, GroupedQueryAttention) {
   for (int64_t ratio : {1, 2, 4, 8}) {
     for (int64_t tq : {1, 2, 5, 40}) {

@@ -34,6 +34,7 @@
 #include "src/kernels/pv_bf16_tile-inl.h"
 #include "src/kernels/pv_tile-inl.h"
 #include "src/kernels/qk_bf16_tile-inl.h"
+#include "src/kernels/qk_quad_tile-inl.h"
 #include "src/kernels/qk_tile-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -334,6 +335,18 @@ void QkForTile(D d, bool dot_form, size_t q_vecs, const float* q_tile,
                float* s_max) {
   if (dot_form) {
     HWY_DASSERT(s_max == nullptr);
+    // The tall decoding tiles (7-8 rows on AVX-512: 8-query decoding, 8:1
+    // GQA) score f32 K in quad tiles (qk_quad_tile-inl.h). 16-bit K rows
+    // read in place, and head dims past kQuadMaxDim, keep QkDotBlock.
+    if constexpr (kQuadTiles && std::is_same_v<TK, float>) {
+      if (!streamed && tile_rows > 4 && dim_padded <= kQuadMaxDim) {
+        QkQuadBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys,
+                    num_ahead > 0 ? k_ahead.count : num_keys,
+                    num_ahead > 1 ? &v_ahead : nullptr, kPrefetchValueRows,
+                    values_early && num_ahead > 1, s, rt);
+        return;
+      }
+    }
     QkDotBlock(d, q_tile, tile_rows, dim_padded, k, k_row_stride, num_keys,
                num_ahead > 0 ? k_ahead.count : num_keys,
                num_ahead > 1 ? &v_ahead : nullptr, kPrefetchValueRows,

@@ -200,13 +200,11 @@ HWY_INLINE void QkLanesBlock(D d, const float* HWY_RESTRICT qt, size_t rt,
 // zero-padded). K rows are prefetched kPrefetchKeys ahead.
 
 #if HWY_TARGET != HWY_SCALAR
-// out[0..3] = the lane sums of v0..v3 (N a multiple of 4). Interleaving
-// pairs of vectors within each 128-bit block, then pairs of pairs, leaves
-// every block holding its share of the four sums; the blocks are then added.
-// Four rows cost ~4 shuffles + the block adds instead of four reductions.
+// Block i of the result holds the lane sums of blocks i of v0..v3, in
+// that order (N a multiple of 4). Interleaving pairs of vectors within each
+// 128-bit block, then pairs of pairs: ~4 shuffles for 4 x N/4 sums.
 template <class D, class V = hn::Vec<D>>
-HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
-                           float* HWY_RESTRICT out) {
+HWY_INLINE V BlockSumsOfFour(D d, V v0, V v1, V v2, V v3) {
   const hn::Repartition<uint64_t, D> d64;
   const V t01 =
       hn::Add(hn::InterleaveLower(d, v0, v1), hn::InterleaveUpper(d, v0, v1));
@@ -214,8 +212,18 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
       hn::Add(hn::InterleaveLower(d, v2, v3), hn::InterleaveUpper(d, v2, v3));
   const auto a = hn::BitCast(d64, t01);
   const auto b = hn::BitCast(d64, t23);
-  const V sums = hn::Add(hn::BitCast(d, hn::InterleaveLower(d64, a, b)),
-                         hn::BitCast(d, hn::InterleaveUpper(d64, a, b)));
+  return hn::Add(hn::BitCast(d, hn::InterleaveLower(d64, a, b)),
+                 hn::BitCast(d, hn::InterleaveUpper(d64, a, b)));
+}
+
+// out[0..3] = the lane sums of v0..v3 (N a multiple of 4): every block of
+// BlockSumsOfFour holds its share of the four sums; the blocks are then
+// added. Four rows cost ~4 shuffles + the block adds instead of four
+// reductions.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
+                           float* HWY_RESTRICT out) {
+  const V sums = BlockSumsOfFour(d, v0, v1, v2, v3);
   HWY_ALIGN float blocks[hn::MaxLanes(d)];
   hn::Store(sums, d, blocks);
   const hn::CappedTag<float, 4> d4;
@@ -237,7 +245,24 @@ HWY_INLINE void SumsOfFour(D d, V v0, V v1, V v2, V v3,
 // already on their way. then_half_early: the first half of the block's
 // `then` rows are also fetched into L2 while the keys are scored, one row
 // every second key, for a P·V step with more work per row than memory time
-// (see `values_early` in TaskRunner::ProcessTile).
+// (see `values_early` in TaskRunner::ProcessTile). PrefetchValuesForKey is
+// the `then` part alone, for tiles that prefetch K their own way.
+template <class TV>
+HWY_INLINE void PrefetchValuesForKey(size_t visit, size_t kk, size_t num_keys,
+                                     const RowStreamOf<TV>* then,
+                                     size_t then_rows, bool then_half_early,
+                                     bool streamed) {
+  if (then != nullptr && visit + then_rows >= num_keys) {
+    const size_t next = visit + then_rows - num_keys;
+    if (next < num_keys) {
+      PrefetchRows(*then, VisitedRow(next, num_keys, streamed), 1);
+    }
+  }
+  if (then_half_early && kk % 2 == 0) {
+    PrefetchRows</*kToL2=*/true>(*then, kk / 2, 1);
+  }
+}
+
 template <class TK, class TV>
 HWY_INLINE void PrefetchForDotKey(const TK* HWY_RESTRICT kr,
                                   ptrdiff_t k_row_stride, size_t k_elems,
@@ -249,15 +274,8 @@ HWY_INLINE void PrefetchForDotKey(const TK* HWY_RESTRICT kr,
     PrefetchElems(kr + static_cast<ptrdiff_t>(kPrefetchKeys) * k_row_stride,
                   k_elems);
   }
-  if (then != nullptr && visit + then_rows >= num_keys) {
-    const size_t next = visit + then_rows - num_keys;
-    if (next < num_keys) {
-      PrefetchRows(*then, VisitedRow(next, num_keys, streamed), 1);
-    }
-  }
-  if (then_half_early && kk % 2 == 0) {
-    PrefetchRows</*kToL2=*/true>(*then, kk / 2, 1);
-  }
+  PrefetchValuesForKey(visit, kk, num_keys, then, then_rows, then_half_early,
+                       streamed);
 }
 
 // Prefetches as in PrefetchForDotKey. K rows may be f32 or 16-bit (TK, read
