@@ -215,6 +215,13 @@ HWY_NOINLINE void QkQuadBlock(D d, const float* HWY_RESTRICT q, size_t rows,
   PackQuads(q, rows, dim_padded, qp);
   const size_t steps = dim_padded / 4;
   const RowStream k_stream{k, k_row_stride, dim_padded, k_reach};
+  // The `then` prefetches of keys [first, first + count), in row order.
+  const auto prefetch_values = [&](size_t first, size_t count) {
+    for (size_t i = first; i < first + count; ++i) {
+      PrefetchValuesForKey(i, i, num_keys, then, then_rows, then_half_early,
+                           /*streamed=*/false);
+    }
+  };
   const size_t tiled = num_keys / 8 * 8;
   const size_t stripe = tiled / 4;
   for (size_t tile = 0; tile < tiled / 8; ++tile) {
@@ -222,26 +229,19 @@ HWY_NOINLINE void QkQuadBlock(D d, const float* HWY_RESTRICT q, size_t rows,
     for (size_t i = 0; i < 4; ++i) keys.first[i] = i * stripe + 2 * tile;
     constexpr size_t kAhead = kPrefetchKeys / 4 * 2;
     const size_t last = keys.first[3] + kAhead + 1;
-    for (size_t i = 8 * tile; i < 8 * tile + 8; ++i) {
-      PrefetchValuesForKey(i, i, num_keys, then, then_rows, then_half_early,
-                           /*streamed=*/false);
-    }
+    prefetch_values(8 * tile, 8);
     QkQuadTile<8>(d, qp, steps, k_stream, keys, s, rt,
                   last < k_reach ? kAhead : 0);
   }
   size_t kk = tiled;
   if (kk + 4 <= num_keys) {
-    for (size_t i = kk; i < kk + 4; ++i) {
-      PrefetchValuesForKey(i, i, num_keys, then, then_rows, then_half_early,
-                           /*streamed=*/false);
-    }
+    prefetch_values(kk, 4);
     QkQuadTile<4>(d, qp, steps, k_stream, QuadTileKeys{{kk, kk + 2, 0, 0}}, s,
                   rt, 0);
     kk += 4;
   }
   for (; kk < num_keys; ++kk) {
-    PrefetchValuesForKey(kk, kk, num_keys, then, then_rows, then_half_early,
-                         /*streamed=*/false);
+    prefetch_values(kk, 1);
     QkQuadTile<1>(d, qp, steps, k_stream, QuadTileKeys{{kk, 0, 0, 0}}, s, rt,
                   0);
   }
